@@ -1,0 +1,171 @@
+import CRdKafka
+import Foundation
+import ServiceKit
+import Synchronization
+
+/// An idempotent Kafka producer whose `send` returns once the broker has acknowledged the message.
+///
+/// One thread polls librdkafka for delivery reports every 100 ms and resumes the waiting senders. The producer is
+/// safe to share between tasks: `rd_kafka_t` is thread-safe and the pending sends are kept in a `Mutex`.
+public final class KafkaProducer: Sendable {
+    /// Owns the handle; destroyed in `shutdown()` after the poll thread stopped.
+    private nonisolated(unsafe) let handle: OpaquePointer
+    private let tracker: DeliveryTracker
+    private let stopped = Atomic<Bool>(false)
+    private let pollThreadDone = DispatchSemaphore(value: 0)
+    private let logger: Logger
+
+    /// Properties used unless the caller sets them: idempotence on, a short linger for low latency, a bounded queue
+    /// and a 30-second delivery timeout so that a send fails instead of waiting for minutes.
+    public static let defaultProperties: [String: String] = [
+        "enable.idempotence": "true",
+        "linger.ms": "2",
+        "message.timeout.ms": "30000",
+        "queue.buffering.max.messages": "200000",
+        "socket.keepalive.enable": "true",
+    ]
+
+    /// Creates a producer for `brokers`; `properties` override the defaults.
+    ///
+    /// - Throws: `KafkaError` with code `.version` for a librdkafka older than 2.1, `.configuration` for an invalid
+    ///   property.
+    public init(brokers: String, properties: [String: String] = [:], logger: Logger) throws {
+        try checkKafkaLibraryVersion()
+        var all = KafkaProducer.defaultProperties
+        all["bootstrap.servers"] = brokers
+        for (key, value) in properties where !KafkaConsumer.consumerOnlyKeys.contains(key) { all[key] = value }
+        let conf = try makeConfiguration(all)
+
+        let tracker = DeliveryTracker()
+        rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
+        // The tracker is unretained here; the producer keeps it alive until the handle is destroyed.
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(tracker).toOpaque())
+
+        var errorBuffer = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorBuffer, errorBuffer.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(.configuration, "rd_kafka_new failed: \(errorString(errorBuffer))")
+        }
+        self.handle = handle
+        self.tracker = tracker
+        self.logger = logger
+
+        let thread = Thread { [self] in pollLoop() }
+        thread.name = "kafka-producer-poll"
+        thread.start()
+    }
+
+    private func pollLoop() {
+        while !stopped.load(ordering: .acquiring) {
+            rd_kafka_poll(handle, 100)
+        }
+        pollThreadDone.signal()
+    }
+
+    /// Sends one message and waits for the broker's acknowledgement.
+    ///
+    /// - Throws: `KafkaError` with code `.produce` when the queue is full, the broker rejected the message, or it
+    ///   could not be delivered within `message.timeout.ms`; `isRetriable` tells whether trying again may help.
+    public func send(topic: String, key: [UInt8]?, value: [UInt8]) async throws {
+        precondition(!stopped.load(ordering: .acquiring), "KafkaProducer used after shutdown()")
+        let id = tracker.nextID()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            tracker.register(id: id, continuation: continuation)
+            let result = key.withOptionalBytes { keyPointer, keyCount in
+                value.withUnsafeBytes { valuePointer in
+                    rt_kafka_produce(
+                        handle,
+                        topic,
+                        keyPointer,
+                        keyCount,
+                        valuePointer.baseAddress,
+                        valuePointer.count,
+                        UnsafeMutableRawPointer(bitPattern: id)
+                    )
+                }
+            }
+            if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+                tracker.complete(id: id, error: result)
+            }
+        }
+    }
+
+    /// Sends a message with a string key.
+    public func send(topic: String, key: String, value: [UInt8]) async throws {
+        try await send(topic: topic, key: Array(key.utf8), value: value)
+    }
+
+    /// Messages queued in librdkafka and not yet acknowledged.
+    public var queuedCount: Int { Int(rd_kafka_outq_len(handle)) }
+
+    /// Waits up to `timeout` for every queued message, then stops the poll thread and destroys the handle.
+    ///
+    /// Returns false if messages were still queued at the deadline; their senders get a delivery error.
+    @discardableResult
+    public func shutdown(timeout: Duration = .seconds(10)) -> Bool {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+
+        pollThreadDone.wait()
+        let flushed = rd_kafka_flush(handle, Int32(timeout.milliseconds)) == RD_KAFKA_RESP_ERR_NO_ERROR
+        if !flushed {
+            logger.info("Producer flush timed out", metadata: ["kafka.queued": "\(queuedCount)"])
+        }
+        rd_kafka_destroy(handle)
+        tracker.failAll()
+        return flushed
+    }
+}
+
+/// The senders waiting for delivery reports, keyed by the integer carried in each message's opaque.
+final class DeliveryTracker: Sendable {
+    private let nextIdentifier = Atomic<UInt>(1)
+    private let pending = Mutex<[UInt: CheckedContinuation<Void, any Error>]>([:])
+
+    func nextID() -> UInt { nextIdentifier.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    func register(id: UInt, continuation: CheckedContinuation<Void, any Error>) {
+        pending.withLock { $0[id] = continuation }
+    }
+
+    /// Resumes the sender of `id`, outside the lock.
+    func complete(id: UInt, error: rd_kafka_resp_err_t) {
+        guard let continuation = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+
+        if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+            continuation.resume()
+        } else {
+            continuation.resume(throwing: KafkaError(.produce, error: error))
+        }
+    }
+
+    func failAll() {
+        let all = pending.withLock { table in
+            defer { table = [:] }
+            return table
+        }
+        for continuation in all.values {
+            continuation.resume(throwing: KafkaError(.produce, "producer shut down before delivery"))
+        }
+    }
+}
+
+private func onDelivery(
+    _ handle: OpaquePointer?,
+    _ message: UnsafePointer<rd_kafka_message_t>?,
+    _ opaque: UnsafeMutableRawPointer?
+) {
+    guard let message, let opaque else { return }
+
+    let tracker = Unmanaged<DeliveryTracker>.fromOpaque(opaque).takeUnretainedValue()
+    let id = UInt(bitPattern: message.pointee._private)
+    tracker.complete(id: id, error: message.pointee.err)
+}
+
+extension Optional where Wrapped == [UInt8] {
+    fileprivate func withOptionalBytes<R>(_ body: (UnsafeRawPointer?, Int) -> R) -> R {
+        switch self {
+        case .none: body(nil, 0)
+        case .some(let bytes): bytes.withUnsafeBytes { body($0.baseAddress, $0.count) }
+        }
+    }
+}

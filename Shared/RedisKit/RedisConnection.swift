@@ -1,0 +1,169 @@
+import CHiredis
+import Dispatch
+import Foundation
+import ServiceKit
+
+/// One hiredis connection, confined to a serial queue because `redisContext` is not thread-safe.
+///
+/// Commands use the argv forms with explicit lengths, so arguments are binary-safe. After an I/O error the context
+/// is freed and the next command opens a new one, since hiredis cannot reuse a context that failed.
+final class RedisConnection: @unchecked Sendable {
+    // @unchecked: `context` is read and written only on `queue`.
+    private var context: UnsafeMutablePointer<redisContext>?
+    private let queue: DispatchQueue
+    private let address: RedisAddress
+    private let timeout: Duration
+
+    init(address: RedisAddress, timeout: Duration, label: String) {
+        self.address = address
+        self.timeout = timeout
+        self.queue = DispatchQueue(label: label)
+    }
+
+    deinit {
+        if let context { redisFree(context) }
+    }
+
+    /// Sends `commands` as one pipeline and returns their replies in order; an error reply is returned as
+    /// `Result.failure` for its command and does not stop the others.
+    ///
+    /// - Throws: `RedisError` with code `.connection` or `.io`; the whole pipeline then counts as failed and the
+    ///   caller cannot know which commands ran.
+    func pipeline(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                continuation.resume(with: Result { try pipelineBlocking(commands) })
+            }
+        }
+    }
+
+    private func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [Result<RedisValue, RedisError>] {
+        let context = try connectedContext()
+        for command in commands {
+            try append(command, to: context)
+        }
+        var replies: [Result<RedisValue, RedisError>] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw dropContext(reason: "reading a reply failed")
+            }
+            defer { freeReplyObject(raw) }
+            replies.append(convert(raw.assumingMemoryBound(to: redisReply.self)))
+        }
+        return replies
+    }
+
+    private func append(_ command: [[UInt8]], to context: UnsafeMutablePointer<redisContext>) throws {
+        // One buffer holds every argument so each pointer stays valid for the call.
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(command.reduce(0) { $0 + $1.count })
+        for argument in command { buffer.append(contentsOf: argument) }
+        let lengths = command.map { $0.count }
+        let status = buffer.withUnsafeBufferPointer { base -> Int32 in
+            var offset = 0
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(command.count)
+            for length in lengths {
+                let start = base.baseAddress.map { UnsafeRawPointer($0 + offset) } ?? UnsafeRawPointer(bitPattern: 1)!
+                pointers.append(start.assumingMemoryBound(to: CChar.self))
+                offset += length
+            }
+            return redisAppendCommandArgv(context, Int32(command.count), &pointers, lengths)
+        }
+        guard status == REDIS_OK else {
+            throw dropContext(reason: "writing a command failed")
+        }
+    }
+
+    private func convert(_ reply: UnsafeMutablePointer<redisReply>) -> Result<RedisValue, RedisError> {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_ERROR:
+            let text = value.str.map { String(cString: $0) } ?? "unknown error"
+            return .failure(RedisError(.server, text, isRetriable: text.hasPrefix("LOADING") || text.hasPrefix("BUSY")))
+        default:
+            return .success(copy(reply))
+        }
+    }
+
+    private func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_STRING:
+            guard let str = value.str else { return .string([]) }
+            return .string(Array(UnsafeRawBufferPointer(start: str, count: value.len).bindMemory(to: UInt8.self)))
+        case REDIS_REPLY_STATUS:
+            return .status(value.str.map { String(cString: $0) } ?? "")
+        case REDIS_REPLY_INTEGER:
+            return .integer(value.integer)
+        case REDIS_REPLY_NIL:
+            return .null
+        case REDIS_REPLY_ARRAY:
+            var items: [RedisValue] = []
+            items.reserveCapacity(value.elements)
+            for index in 0..<value.elements {
+                if let element = value.element[index] { items.append(copy(element)) }
+            }
+            return .array(items)
+        case REDIS_REPLY_ERROR:
+            return .status(value.str.map { String(cString: $0) } ?? "")
+        default:
+            // Reply types added by hiredis 1.x (double, bool, map) are not produced by RESP2 servers.
+            return .null
+        }
+    }
+
+    private func connectedContext() throws -> UnsafeMutablePointer<redisContext> {
+        if let context { return context }
+
+        var connectTimeout = timeval(tv_sec: 2, tv_usec: 0)
+        guard let fresh = redisConnectWithTimeout(address.host, address.port, connectTimeout) else {
+            throw RedisError(.connection, "cannot allocate a hiredis context", isRetriable: true)
+        }
+        if fresh.pointee.err != 0 {
+            let reason = RedisConnection.errorText(fresh)
+            redisFree(fresh)
+            throw RedisError(
+                .connection,
+                "connecting to Redis at \(address.host):\(address.port) failed: \(reason)",
+                isRetriable: true
+            )
+        }
+        let micros = timeout.milliseconds * 1000
+        connectTimeout = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+        redisSetTimeout(fresh, connectTimeout)
+        context = fresh
+        try handshake(fresh)
+        return fresh
+    }
+
+    private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws {
+        var setup: [[[UInt8]]] = []
+        if let password = address.password { setup.append([Array("AUTH".utf8), Array(password.utf8)]) }
+        if address.database != 0 { setup.append([Array("SELECT".utf8), Array(String(address.database).utf8)]) }
+        guard !setup.isEmpty else { return }
+
+        for result in try pipelineBlocking(setup) {
+            if case .failure(let error) = result {
+                redisFree(context)
+                self.context = nil
+                throw RedisError(.connection, "Redis rejected the connection set-up: \(error.reason)", isRetriable: false)
+            }
+        }
+    }
+
+    private func dropContext(reason: String) -> RedisError {
+        let detail = context.map { RedisConnection.errorText($0) } ?? ""
+        if let context { redisFree(context) }
+        context = nil
+        return RedisError(.io, "\(reason): \(detail)", isRetriable: true)
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
