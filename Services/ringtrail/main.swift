@@ -1,1 +1,80 @@
-print("not yet")
+import Foundation
+import KafkaKit
+import Model
+import SecurityKit
+import ServiceKit
+
+/// `ringtrail`: operator commands and the replay driver.
+let usage = """
+    usage: ringtrail <command> [options]
+
+    commands:
+      keygen [--scopes web,read]   print a new API key and the hash to put in the tenants file
+      topics [--partitions N]      create the topics (with RINGTRAIL_TOPIC_PREFIX) on RINGTRAIL_KAFKA_BROKERS
+      replay [options]             drive the running services with an access log or generated traffic;
+                                   `ringtrail replay --help` lists its options
+    """
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(2)
+}
+
+do {
+    switch command {
+    case "keygen":
+        try Keygen.run(Array(arguments.dropFirst()))
+    case "topics":
+        try await TopicsCommand.run(Array(arguments.dropFirst()))
+    case "replay":
+        try await ReplayCommand.run(Array(arguments.dropFirst()))
+    case "help", "--help", "-h":
+        print(usage)
+    default:
+        FileHandle.standardError.write(Data("ringtrail: unknown command \(command)\n\(usage)\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("ringtrail \(command): \(error)\n".utf8))
+    exit(1)
+}
+
+/// Prints a new API key and its hash.
+enum Keygen {
+    static func run(_ arguments: [String]) throws {
+        var scopes = ["web", "read"]
+        if let index = arguments.firstIndex(of: "--scopes"), index + 1 < arguments.count {
+            scopes = arguments[index + 1].split(separator: ",").map(String.init)
+        }
+        for scope in scopes where Scope(rawValue: scope) == nil {
+            throw ConfigurationError("unknown scope \(scope); use web, read, agent or admin")
+        }
+        let key = RandomBytes.token(prefix: "rt_")
+        let hash = "sha256:" + Digest.sha256Hex(key)
+        print("key:  \(key)")
+        print("hash: \(hash)")
+        let quoted = scopes.map { "\"\($0)\"" }.joined(separator: ", ")
+        print("tenants file entry: {\"hash\": \"\(hash)\", \"scopes\": [\(quoted)]}")
+        print("Give the key to its user once; only the hash is stored.")
+    }
+}
+
+/// Creates every topic of the deployment.
+enum TopicsCommand {
+    static func run(_ arguments: [String]) async throws {
+        var partitions: Int32 = 4
+        if let index = arguments.firstIndex(of: "--partitions"), index + 1 < arguments.count {
+            guard let value = Int32(arguments[index + 1]), value > 0 else {
+                throw ConfigurationError("--partitions needs a positive number")
+            }
+            partitions = value
+        }
+        let configuration = try ServiceConfiguration(defaultPort: 0, arguments: [])
+        let admin = try KafkaAdmin(brokers: configuration.kafkaBrokers, properties: configuration.kafkaProperties)
+        _ = try await admin.checkConnection(timeout: .seconds(10))
+        let names = Topic.allCases.map { $0.name(prefix: configuration.topicPrefix) }
+        try await admin.createTopics(names, partitions: partitions)
+        print("topics ready on \(configuration.kafkaBrokers): \(names.joined(separator: ", "))")
+    }
+}

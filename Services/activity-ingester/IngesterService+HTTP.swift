@@ -1,0 +1,92 @@
+import Foundation
+import HTTPKit
+import Model
+import ServiceKit
+import Store
+
+/// The body of `POST /v1/collect`: a batch of raw events, each decoded separately so one bad event does not
+/// reject the others.
+struct CollectBatch: Decodable {
+    var batch: [JSONValue]
+}
+
+struct CollectResponse: Encodable {
+    struct Rejection: Encodable {
+        var index: Int
+        var error: String
+    }
+
+    var accepted: Int
+    var rejected: [Rejection]
+}
+
+extension IngesterService {
+    /// Validates each event of the batch, publishes the valid ones and answers once the broker acknowledged them.
+    func collect(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.web])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let body = try request.decodeJSON(CollectBatch.self)
+        guard body.batch.count <= IngesterService.maxBatchEvents else {
+            throw HTTPError.badRequest("a batch holds at most \(IngesterService.maxBatchEvents) events, got \(body.batch.count)")
+        }
+        let receivedAt = Timestamp.format(Date())
+        var rejected: [CollectResponse.Rejection] = []
+        var valid: [WebEvent] = []
+        for (index, raw) in body.batch.enumerated() {
+            switch IngesterService.decodeEvent(raw, receivedAt: receivedAt) {
+            case .success(let event): valid.append(event)
+            case .failure(let error): rejected.append(.init(index: index, error: error.reason))
+            }
+        }
+
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for event in valid {
+                    group.addTask {
+                        try await context.publisher.publish(
+                            .webActivity, key: event.sessionId, type: event.cloudEventType,
+                            advertiserID: advertiser.id, subject: event.sessionId, data: event,
+                            id: "\(advertiser.id):\(event.messageId)"
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } catch {
+            context.logger.error("Collected events not published", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("the event broker is unreachable; send the batch again", retryAfterSeconds: 2)
+        }
+        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "accepted"], by: Double(valid.count))
+        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "rejected"],
+                                 by: Double(rejected.count))
+        return .json(CollectResponse(accepted: valid.count, rejected: rejected))
+    }
+
+    /// Decodes and validates one raw event of a batch, stamping the time it was received.
+    static func decodeEvent(_ raw: JSONValue, receivedAt: String) -> Result<WebEvent, ValidationError> {
+        do {
+            let data = try JSONEncoder().encode(raw)
+            var event = try JSONDecoder().decode(WebEvent.self, from: data)
+            event.receivedAt = receivedAt
+            try event.validate()
+            return .success(event)
+        } catch let error as ValidationError {
+            return .failure(error)
+        } catch let error as DecodingError {
+            return .failure(ValidationError(describing: error))
+        } catch {
+            return .failure(ValidationError("invalid event"))
+        }
+    }
+
+    func session(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.read])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let id = request.pathParameters["sessionId"] ?? ""
+        guard Identifier.isValid(id), let record = try await sessions.record(advertiser: advertiser.id, session: id)
+        else {
+            throw HTTPError(status: 404, code: "not_found", message: "no session \(id)", headers: [])
+        }
+        return .json(record)
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HTTPKit
+import KafkaKit
+import Model
+import RedisKit
+import ServiceKit
+import Store
+
+/// The body of `POST /v1/leases`.
+struct LeaseRequest: Decodable {
+    var pool: String
+    var sessionId: String?
+    var visitorId: String?
+    var userAgent: String?
+    var page: String?
+}
+
+struct LeaseResponse: Encodable {
+    var number: String
+    var display: String
+    var sessionId: String
+    var status: String
+    var leasedUntil: String?
+}
+
+struct HistoryEntry: Encodable {
+    var sessionId: String
+    var visitorId: String?
+    var from: String
+    var until: String
+}
+
+extension NumberPoolService {
+    func lease(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let started = ContinuousClock.now
+        let principal = try context.tenants.authorize(request, anyOf: [.web])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let body = try request.decodeJSON(LeaseRequest.self)
+        guard let pool = advertiser.pool(body.pool) else {
+            throw HTTPError(status: 404, code: "not_found", message: "no pool \(body.pool) for this advertiser",
+                            headers: [])
+        }
+        if let session = body.sessionId, !Identifier.isValid(session) {
+            throw HTTPError.badRequest("sessionId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+        }
+        if let visitor = body.visitorId, !Identifier.isValid(visitor) {
+            throw HTTPError.badRequest("visitorId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+        }
+        let session = body.sessionId ?? NumberPoolService.makeSessionID()
+
+        let grant: LeaseGrant
+        if BotDetector.isBot(userAgent: body.userAgent) {
+            try await withRedis { try await leases.countFallback(advertiser: advertiser.id, pool: pool.id) }
+            grant = LeaseGrant(status: .fallback, number: pool.fallbackNumber, from: Int64(Date().timeIntervalSince1970 * 1000),
+                               until: nil)
+        } else {
+            grant = try await withRedis {
+                try await leases.grant(advertiser: advertiser, pool: pool, session: session, visitor: body.visitorId,
+                                       lookbackSeconds: advertiser.lookbackSeconds)
+            }
+        }
+        if grant.status == .fallback, grant.until == nil, !BotDetector.isBot(userAgent: body.userAgent) {
+            Metrics.shared.increment("ringtrail_pool_exhausted_total", labels: ["advertiser": advertiser.id,
+                                                                               "pool": pool.id])
+        }
+        guard let number = grant.number else {
+            throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
+        }
+        if grant.status != .fallback {
+            try await publish(grant, number: number, pool: pool, advertiser: advertiser.id, session: session,
+                              visitor: body.visitorId)
+        }
+        Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": grant.status.rawValue])
+        Metrics.shared.observe("ringtrail_lease_duration_seconds", (ContinuousClock.now - started).seconds)
+        return .json(LeaseResponse(
+            number: number,
+            display: NumberPoolService.display(number),
+            sessionId: session,
+            status: grant.status.rawValue,
+            leasedUntil: grant.until.map { Timestamp.format(milliseconds: $0) }
+        ))
+    }
+
+    /// Publishes the lease on `number.leases`; a lease that cannot be recorded there is answered with 503.
+    private func publish(_ grant: LeaseGrant, number: String, pool: Pool, advertiser: String, session: String,
+                         visitor: String?) async throws {
+        let event = LeaseEvent(
+            pool: pool.id, number: number, sessionId: session, visitorId: visitor, status: grant.status,
+            from: Timestamp.format(milliseconds: grant.from),
+            until: grant.until.map { Timestamp.format(milliseconds: $0) }
+        )
+        do {
+            try await context.publisher.publish(.numberLeases, key: number, type: event.cloudEventType,
+                                                advertiserID: advertiser, subject: number, data: event)
+        } catch {
+            context.logger.error("Lease not published", metadata: ["error": "\(error)", "pool": pool.id])
+            throw HTTPError.unavailable("the event broker is unreachable; try again", retryAfterSeconds: 2)
+        }
+    }
+
+    /// Runs a Redis operation, turning an unreachable Redis into 503 with a retry hint.
+    func withRedis<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.code != .server {
+            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+        }
+    }
+
+    func poolStats(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.read])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let id = request.pathParameters["pool"] ?? ""
+        guard let pool = advertiser.pool(id) else {
+            throw HTTPError(status: 404, code: "not_found", message: "no pool \(id) for this advertiser", headers: [])
+        }
+        return .json(try await withRedis { try await leases.stats(advertiser: advertiser.id, pool: pool) })
+    }
+
+    func history(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.read])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let number = request.pathParameters["number"] ?? ""
+        guard let pool = advertiser.pool(owning: number) else {
+            throw HTTPError(status: 404, code: "not_found", message: "no pool of this advertiser has \(number)",
+                            headers: [])
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var since = now - Int64(advertiser.lookbackSeconds * 1000)
+        if let text = request.query["since"] {
+            guard let parsed = Timestamp.parseMilliseconds(text) else {
+                throw HTTPError.badRequest("since must be an RFC 3339 timestamp such as 2026-05-17T10:05:03.000Z")
+            }
+            since = parsed
+        }
+        let records = try await withRedis {
+            try await leases.history(advertiser: advertiser.id, pool: pool.id, number: number, since: since)
+        }
+        return .json(records.map {
+            HistoryEntry(sessionId: $0.sessionId, visitorId: $0.visitorId,
+                         from: Timestamp.format(milliseconds: $0.from), until: Timestamp.format(milliseconds: $0.until))
+        })
+    }
+
+    /// A new session id for a request that came without one.
+    static func makeSessionID() -> String {
+        "sid-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    }
+
+    /// The national display form of a NANP number, `(555) 555-0101`; other numbers are shown in E.164.
+    static func display(_ number: String) -> String {
+        let digits = Array(number.dropFirst())
+        guard number.hasPrefix("+1"), digits.count == 11 else { return number }
+        let area = String(digits[1...3]), exchange = String(digits[4...6]), line = String(digits[7...10])
+        return "(\(area)) \(exchange)-\(line)"
+    }
+}

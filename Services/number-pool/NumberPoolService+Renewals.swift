@@ -1,0 +1,52 @@
+import Foundation
+import KafkaKit
+import Model
+import ServiceKit
+import Store
+
+extension NumberPoolService {
+    /// Consumes `web.activity` in a group of its own and renews the lease of every active session.
+    ///
+    /// Renewing is idempotent (it only extends a lease the session still holds), so redelivered events are
+    /// harmless. Events that fail validation are left to the activity-ingester, which dead-letters them.
+    func runRenewals() async {
+        let consumer: KafkaConsumer
+        do {
+            consumer = try context.makeConsumer(purpose: "number-pool.renewals", topics: [.webActivity])
+        } catch {
+            context.logger.critical("Renewal consumer not started", metadata: ["error": "\(error)"])
+            context.shutdown.request()
+            return
+        }
+        await consumer.run(shutdown: context.shutdown) { batch in
+            // The latest event of each session is enough: one renewal per session and batch.
+            var sessions: [String: String] = [:]
+            for message in batch {
+                guard let value = message.value,
+                    let event = try? CloudEvent<WebEvent>.decode(value, expectedTypes: EventType.webTypes)
+                else { continue }
+                sessions[event.data.sessionId] = event.advertiserid
+            }
+            for (session, advertiserID) in sessions {
+                try await renew(session: session, advertiserID: advertiserID)
+            }
+        }
+    }
+
+    private func renew(session: String, advertiserID: String) async throws {
+        guard let advertiser = context.tenants.advertiser(advertiserID) else { return }
+
+        for pool in advertiser.pools {
+            guard let (number, record) = try await leases.renew(advertiser: advertiser.id, pool: pool, session: session)
+            else { continue }
+
+            let event = LeaseEvent(
+                pool: pool.id, number: number, sessionId: session, visitorId: record.visitorId, status: .renewed,
+                from: Timestamp.format(milliseconds: record.from), until: Timestamp.format(milliseconds: record.until)
+            )
+            try await context.publisher.publish(.numberLeases, key: number, type: event.cloudEventType,
+                                                advertiserID: advertiser.id, subject: number, data: event)
+            Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": "renewed"])
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// Recognizes crawlers, feed readers and scripted clients by their user agent.
+public enum BotDetector {
+    /// Lower-case fragments found in the user agents of common crawlers and HTTP libraries.
+    static let fragments = [
+        "bot", "crawl", "spider", "slurp", "bingpreview", "mediapartners-google", "adsbot", "feedfetcher",
+        "feedly", "feedburner", "newsblur", "inoreader", "tiny tiny rss", "rss", "atom", "facebookexternalhit",
+        "ia_archiver", "archive.org", "curl/", "wget/", "python-requests", "python-urllib", "go-http-client",
+        "java/", "apache-httpclient", "libwww-perl", "okhttp", "httpclient", "headlesschrome", "phantomjs",
+        "scrapy", "pingdom", "uptimerobot", "monitor", "check_http", "nagios", "zgrab", "masscan", "nmap",
+        "yandex", "baiduspider", "sogou", "semrush", "ahrefs", "mj12", "dotbot", "petalbot", "bytespider",
+        "applebot", "duckduckbot", "embedly", "quora link preview", "whatsapp", "skypeuripreview", "slackbot",
+        "discordbot", "telegrambot", "twitterbot", "linkedinbot", "pinterest", "tumblr", "validator",
+        "lighthouse", "gtmetrix", "chrome-lighthouse", "mozilla/4.0 (compatible; msie 6.0; windows nt 5.1)",
+    ]
+
+    /// True when `userAgent` is empty or names a crawler or an HTTP library.
+    public static func isBot(userAgent: String?) -> Bool {
+        guard let userAgent, !userAgent.isEmpty, userAgent != "-" else { return true }
+
+        let lowered = userAgent.lowercased()
+        return fragments.contains { lowered.contains($0) }
+    }
+
+    /// A coarse device class from the user agent: `mobile`, `tablet` or `desktop`.
+    public static func device(userAgent: String?) -> String? {
+        guard let lowered = userAgent?.lowercased(), !lowered.isEmpty else { return nil }
+
+        if lowered.contains("ipad") || lowered.contains("tablet") { return "tablet" }
+        if lowered.contains("mobi") || lowered.contains("iphone") || lowered.contains("android") { return "mobile" }
+        return "desktop"
+    }
+}

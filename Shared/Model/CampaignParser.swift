@@ -1,0 +1,57 @@
+import Foundation
+
+/// Reads campaign tags and ad click ids from a landing page URL.
+public enum CampaignParser {
+    /// Click id parameters of the ad platforms: Google (gclid, gbraid, wbraid), Microsoft (msclkid), Meta (fbclid).
+    public static let clickIdParameters = ["gclid", "gbraid", "wbraid", "msclkid", "fbclid"]
+
+    /// The `utm_*` tags of `url`; nil fields when absent.
+    public static func campaign(fromURL url: String) -> Campaign {
+        let query = parameters(of: url)
+        return Campaign(
+            source: query["utm_source"],
+            medium: query["utm_medium"],
+            name: query["utm_campaign"],
+            term: query["utm_term"],
+            content: query["utm_content"]
+        )
+    }
+
+    /// The click ids present in `url`, keyed by parameter name.
+    public static func clickIds(fromURL url: String) -> [String: String] {
+        let query = parameters(of: url)
+        var ids: [String: String] = [:]
+        for name in clickIdParameters {
+            if let value = query[name], !value.isEmpty { ids[name] = value }
+        }
+        return ids
+    }
+
+    /// `explicit` with each missing field taken from `fromURL`: the event's own campaign takes precedence.
+    public static func merge(_ explicit: Campaign?, _ fromURL: Campaign) -> Campaign {
+        guard let explicit else { return fromURL }
+        return Campaign(
+            source: explicit.source ?? fromURL.source,
+            medium: explicit.medium ?? fromURL.medium,
+            name: explicit.name ?? fromURL.name,
+            term: explicit.term ?? fromURL.term,
+            content: explicit.content ?? fromURL.content
+        )
+    }
+
+    /// The path of `url` (for page lists), or the URL itself when it cannot be parsed.
+    public static func path(of url: String) -> String {
+        guard let components = URLComponents(string: url) else { return url }
+        return components.path.isEmpty ? "/" : components.path
+    }
+
+    private static func parameters(of url: String) -> [String: String] {
+        guard let items = URLComponents(string: url)?.queryItems else { return [:] }
+
+        var result: [String: String] = [:]
+        for item in items where result[item.name.lowercased()] == nil {
+            if let value = item.value, !value.isEmpty { result[item.name.lowercased()] = value }
+        }
+        return result
+    }
+}

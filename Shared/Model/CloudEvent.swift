@@ -1,0 +1,150 @@
+import Foundation
+
+/// A CloudEvents 1.0 event in structured JSON mode, with Ringtrail's extension attribute `advertiserid`.
+///
+/// `id` is unique per event and is what consumers de-duplicate on; `time` is RFC 3339 UTC with milliseconds.
+public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
+    public var specversion: String = "1.0"
+    public var id: String
+    public var source: String
+    public var type: String
+    public var time: String
+    public var subject: String?
+    public var datacontenttype: String = "application/json"
+    public var advertiserid: String
+    public var data: Payload
+
+    public init(
+        id: String = UUID().uuidString.lowercased(),
+        source: String,
+        type: String,
+        time: Date = Date(),
+        subject: String?,
+        advertiserID: String,
+        data: Payload
+    ) {
+        self.id = id
+        self.source = source
+        self.type = type
+        self.time = Timestamp.format(time)
+        self.subject = subject
+        self.advertiserid = advertiserID
+        self.data = data
+    }
+
+    /// Encodes the event as compact JSON with sorted keys, so equal events give equal bytes.
+    public func encoded() -> [UInt8] {
+        // Encoding these value types cannot fail: they hold only strings, numbers, arrays and objects.
+        (try? CloudEvent.encoder.encode(self)).map(Array.init) ?? []
+    }
+
+    /// Decodes and validates an event of the expected `Payload`.
+    ///
+    /// - Throws: `ValidationError` saying what is wrong: not JSON, a missing or invalid envelope attribute, a
+    ///   data field of the wrong type (with its path), or a payload that fails its own validation.
+    public static func decode(_ bytes: [UInt8], expectedTypes: Set<String>? = nil) throws(ValidationError) -> Self {
+        let event: Self
+        do {
+            event = try CloudEvent.decoder.decode(Self.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw ValidationError(describing: error)
+        } catch {
+            throw ValidationError("not valid JSON")
+        }
+        try event.validateEnvelope(expectedTypes: expectedTypes)
+        if let validating = event.data as? any Validating {
+            try validating.validate()
+        }
+        return event
+    }
+
+    private func validateEnvelope(expectedTypes: Set<String>?) throws(ValidationError) {
+        guard specversion == "1.0" else { throw ValidationError("specversion must be \"1.0\", got \"\(specversion)\"") }
+        guard !id.isEmpty, id.utf8.count <= 256 else { throw ValidationError("id must be 1 to 256 characters") }
+        guard !source.isEmpty else { throw ValidationError("source must not be empty") }
+        guard !advertiserid.isEmpty else { throw ValidationError("advertiserid must not be empty") }
+        guard Timestamp.parseMilliseconds(time) != nil else {
+            throw ValidationError("time is not an RFC 3339 timestamp: \"\(time.prefix(64))\"")
+        }
+        if let expectedTypes, !expectedTypes.contains(type) {
+            throw ValidationError("type \"\(type.prefix(64))\" is not one of \(expectedTypes.sorted().joined(separator: ", "))")
+        }
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static var decoder: JSONDecoder { JSONDecoder() }
+}
+
+/// The envelope attributes alone, for routing a message before its payload type is known.
+public struct CloudEventHeader: Decodable, Sendable {
+    public var id: String
+    public var type: String
+    public var advertiserid: String
+    public var time: String
+
+    public static func decode(_ bytes: [UInt8]) throws(ValidationError) -> CloudEventHeader {
+        do {
+            return try JSONDecoder().decode(CloudEventHeader.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw ValidationError(describing: error)
+        } catch {
+            throw ValidationError("not valid JSON")
+        }
+    }
+}
+
+/// A payload that checks its own fields after decoding.
+public protocol Validating {
+    /// - Throws: `ValidationError` naming the first invalid field.
+    func validate() throws(ValidationError)
+}
+
+/// Why a message or request body was rejected, in words that name the field and the fix.
+public struct ValidationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let reason: String
+
+    public init(_ reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+
+    /// Turns a `DecodingError` into a reason with the JSON path of the offending field.
+    public init(describing error: DecodingError) {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.isEmpty ? "the document" : String(text.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = context.codingPath.isEmpty ? "" : " in \(path(context.codingPath))"
+            self.init("missing field \(key.stringValue)\(parent)")
+        case .typeMismatch(let type, let context):
+            self.init("\(path(context.codingPath)) has the wrong type, expected \(Self.name(of: type))")
+        case .valueNotFound(let type, let context):
+            self.init("\(path(context.codingPath)) is null, expected \(Self.name(of: type))")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                self.init("not valid JSON")
+            } else {
+                self.init("\(path(context.codingPath)) is invalid: \(context.debugDescription)")
+            }
+        @unknown default:
+            self.init("invalid document")
+        }
+    }
+
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Double.Type, is Int.Type, is Int64.Type: "a number"
+        case is Bool.Type: "a boolean"
+        default: "\(type)".contains("Array") ? "an array" : "an object"
+        }
+    }
+}

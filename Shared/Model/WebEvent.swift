@@ -1,0 +1,159 @@
+/// One event of the web tier, with Segment's field names plus Ringtrail's `sessionId`.
+///
+/// Published on `web.activity` (key: session id) as the `data` of a `ringtrail.web.page`, `.track` or `.identify`
+/// event, and accepted in batches by the collect endpoint.
+public struct WebEvent: Codable, Sendable, Equatable, Validating {
+    public enum Kind: String, Codable, Sendable { case page, track, identify }
+
+    public var type: Kind
+    public var messageId: String
+    public var anonymousId: String?
+    public var userId: String?
+    public var sessionId: String
+    public var timestamp: String?
+    public var sentAt: String?
+    /// Set by Ringtrail when the event arrived; used to correct the client's clock.
+    public var receivedAt: String?
+    /// The action of a `track` event, such as `Phone Link Clicked`.
+    public var event: String?
+    public var name: String?
+    public var properties: [String: JSONValue]?
+    public var traits: [String: JSONValue]?
+    public var context: WebContext?
+
+    public init(
+        type: Kind,
+        messageId: String,
+        anonymousId: String?,
+        sessionId: String,
+        timestamp: String?,
+        event: String? = nil,
+        properties: [String: JSONValue]? = nil,
+        traits: [String: JSONValue]? = nil,
+        context: WebContext? = nil
+    ) {
+        self.type = type
+        self.messageId = messageId
+        self.anonymousId = anonymousId
+        self.sessionId = sessionId
+        self.timestamp = timestamp
+        self.event = event
+        self.properties = properties
+        self.traits = traits
+        self.context = context
+    }
+
+    public func validate() throws(ValidationError) {
+        guard !messageId.isEmpty, messageId.utf8.count <= 200 else {
+            throw ValidationError("messageId must be 1 to 200 characters")
+        }
+        guard Identifier.isValid(sessionId) else {
+            throw ValidationError("sessionId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+        }
+        if let anonymousId, !Identifier.isValid(anonymousId) {
+            throw ValidationError("anonymousId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+        }
+        for (field, value) in [("timestamp", timestamp), ("sentAt", sentAt), ("receivedAt", receivedAt)] {
+            if let value, Timestamp.parseMilliseconds(value) == nil {
+                throw ValidationError("\(field) is not an RFC 3339 timestamp: \"\(value.prefix(64))\"")
+            }
+        }
+        if type == .track, (event ?? "").isEmpty {
+            throw ValidationError("a track event needs an event name in \"event\"")
+        }
+        if type == .page, let url = pageURL, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("properties.url must be an http or https URL")
+        }
+    }
+
+    /// The page URL: `properties.url`, else `context.page.url`.
+    public var pageURL: String? { properties?["url"]?.text ?? context?.page?.url }
+
+    public var referrer: String? { properties?["referrer"]?.text ?? context?.page?.referrer }
+
+    /// The CloudEvents type this event is published under.
+    public var cloudEventType: String { "ringtrail.web.\(type.rawValue)" }
+
+    /// True for a `tel:` link or call button tap.
+    public var isPhoneClick: Bool {
+        guard type == .track, let event = event?.lowercased() else { return false }
+        return event.contains("phone") || event.contains("call") || event.hasPrefix("tel")
+    }
+}
+
+/// The `context` object of a web event.
+public struct WebContext: Codable, Sendable, Equatable {
+    public var ip: String?
+    public var userAgent: String?
+    public var campaign: Campaign?
+    public var location: Location?
+    public var page: PageContext?
+    public var locale: String?
+
+    public init(
+        ip: String? = nil,
+        userAgent: String? = nil,
+        campaign: Campaign? = nil,
+        location: Location? = nil,
+        page: PageContext? = nil
+    ) {
+        self.ip = ip
+        self.userAgent = userAgent
+        self.campaign = campaign
+        self.location = location
+        self.page = page
+    }
+}
+
+public struct PageContext: Codable, Sendable, Equatable {
+    public var url: String?
+    public var referrer: String?
+    public var path: String?
+    public var title: String?
+}
+
+/// UTM campaign fields; absent fields are left out of JSON.
+public struct Campaign: Codable, Sendable, Equatable, Hashable {
+    public var source: String?
+    public var medium: String?
+    public var name: String?
+    public var term: String?
+    public var content: String?
+
+    public init(source: String? = nil, medium: String? = nil, name: String? = nil, term: String? = nil,
+                content: String? = nil) {
+        self.source = source
+        self.medium = medium
+        self.name = name
+        self.term = term
+        self.content = content
+    }
+
+    public var isEmpty: Bool { [source, medium, name, term, content].allSatisfy { $0 == nil } }
+}
+
+public struct Location: Codable, Sendable, Equatable, Hashable {
+    public var country: String?
+    public var region: String?
+    public var city: String?
+    public var postalCode: String?
+
+    public init(country: String? = nil, region: String? = nil, city: String? = nil, postalCode: String? = nil) {
+        self.country = country
+        self.region = region
+        self.city = city
+        self.postalCode = postalCode
+    }
+}
+
+/// Rules for ids that end up in Redis keys and URLs.
+public enum Identifier {
+    /// True for 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`.
+    public static func isValid(_ value: String) -> Bool {
+        guard !value.isEmpty, value.utf8.count <= 128 else { return false }
+        return value.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || byte == 0x2d || byte == 0x5f || byte == 0x2e || byte == 0x3a
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import KafkaKit
+import Model
+import ServiceKit
+
+/// Publishes CloudEvents on the deployment's topics and rejected messages on `deadletter`.
+public struct EventPublisher: Sendable {
+    public let producer: KafkaProducer
+    public let topicPrefix: String
+    /// The CloudEvents `source` of this service, such as `/ringtrail/call-router`.
+    public let source: String
+    private let logger: Logger
+
+    public init(producer: KafkaProducer, topicPrefix: String, service: String, logger: Logger) {
+        self.producer = producer
+        self.topicPrefix = topicPrefix
+        self.source = "/ringtrail/\(service)"
+        self.logger = logger
+    }
+
+    /// Wraps `data` in a CloudEvent and waits until the broker acknowledged it.
+    ///
+    /// - Throws: `KafkaError` when the event could not be delivered.
+    @discardableResult
+    public func publish<Payload: Codable & Sendable>(
+        _ topic: Topic,
+        key: String,
+        type: String,
+        advertiserID: String,
+        subject: String?,
+        data: Payload,
+        id: String = UUID().uuidString.lowercased(),
+        time: Date = Date()
+    ) async throws -> CloudEvent<Payload> {
+        let event = CloudEvent(id: id, source: source, type: type, time: time, subject: subject,
+                               advertiserID: advertiserID, data: data)
+        try await producer.send(topic: topic.name(prefix: topicPrefix), key: key, value: event.encoded())
+        Metrics.shared.increment("ringtrail_events_published_total", labels: ["topic": topic.rawValue])
+        return event
+    }
+
+    /// Sends `original` to `deadletter` with the reason it was rejected, keyed by its original key.
+    ///
+    /// - Throws: `KafkaError` when the dead letter could not be delivered; the caller must then not commit.
+    public func deadLetter(_ message: KafkaMessage, reason: String, service: String) async throws {
+        let letter = DeadLetter(
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            reason: reason,
+            original: message.value ?? [],
+            service: service
+        )
+        let header = try? CloudEventHeader.decode(message.value ?? [])
+        let event = CloudEvent(
+            source: source,
+            type: EventType.deadletter,
+            subject: message.keyString,
+            advertiserID: header?.advertiserid ?? "unknown",
+            data: letter
+        )
+        try await producer.send(
+            topic: Topic.deadletter.name(prefix: topicPrefix),
+            key: message.key,
+            value: event.encoded()
+        )
+        Metrics.shared.increment("ringtrail_deadletters_total", labels: ["topic": message.topic])
+        logger.warning(
+            "Message rejected to deadletter",
+            metadata: [
+                "kafka.topic": message.topic, "kafka.partition": "\(message.partition)",
+                "kafka.offset": "\(message.offset)", "reason": reason,
+            ]
+        )
+    }
+}

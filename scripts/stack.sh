@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Starts and stops the local stack on loopback: Redis, the Tansu broker and the four services.
+#
+#   scripts/stack.sh infra-up | infra-down | services-up | services-down | down | status
+#
+# Honours RINGTRAIL_REDIS_URL and RINGTRAIL_KAFKA_BROKERS (their ports are used for the servers it starts),
+# RINGTRAIL_TENANTS and the other RINGTRAIL_* variables, which the services read themselves. State, logs and
+# process ids go under RUN_DIR (default .run). BUILD_DIR selects the binaries (default .build/release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+run_dir=${RUN_DIR:-.run}
+build_dir=${BUILD_DIR:-.build/release}
+redis_url=${RINGTRAIL_REDIS_URL:-redis://127.0.0.1:6379/0}
+brokers=${RINGTRAIL_KAFKA_BROKERS:-127.0.0.1:9092}
+redis_port=$(echo "$redis_url" | sed -E 's#^redis://([^@/]*@)?[^:/]+:?([0-9]*).*#\2#')
+redis_port=${redis_port:-6379}
+kafka_port=${brokers##*:}
+services=(number-pool activity-ingester call-router attribution-worker)
+mkdir -p "$run_dir/pids" "$run_dir/logs"
+
+is_running() { [ -f "$run_dir/pids/$1" ] && kill -0 "$(cat "$run_dir/pids/$1")" 2>/dev/null; }
+
+wait_for_port() {
+    local port=$1 name=$2
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "stack: $name did not open port $port; see $run_dir/logs/$name.log" >&2
+    return 1
+}
+
+stop() {
+    local name=$1 grace=${2:-15}
+    is_running "$name" || { rm -f "$run_dir/pids/$name"; return 0; }
+    local pid
+    pid=$(cat "$run_dir/pids/$name")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 $((grace * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "stack: $name did not stop within ${grace}s, killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$run_dir/pids/$name"
+}
+
+infra_up() {
+    if ! is_running redis; then
+        mkdir -p "$run_dir/redis"
+        redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$root/$run_dir/redis" --appendonly yes \
+            --appendfsync everysec --save "" --daemonize no >"$run_dir/logs/redis.log" 2>&1 &
+        echo $! >"$run_dir/pids/redis"
+        wait_for_port "$redis_port" redis
+    fi
+    if ! is_running tansu; then
+        .deps/bin/tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+            --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ \
+            >"$run_dir/logs/tansu.log" 2>&1 &
+        echo $! >"$run_dir/pids/tansu"
+        wait_for_port "$kafka_port" tansu
+    fi
+    RINGTRAIL_KAFKA_BROKERS=$brokers "$build_dir/ringtrail" topics
+    echo "stack: Redis on 127.0.0.1:$redis_port, broker on 127.0.0.1:$kafka_port"
+}
+
+port_of() {
+    case $1 in
+    number-pool) echo "${NUMBER_POOL_PORT:-8081}" ;;
+    activity-ingester) echo "${ACTIVITY_INGESTER_PORT:-8082}" ;;
+    call-router) echo "${CALL_ROUTER_PORT:-8083}" ;;
+    attribution-worker) echo "${ATTRIBUTION_WORKER_PORT:-8084}" ;;
+    esac
+}
+
+services_up() {
+    for name in "${services[@]}"; do
+        is_running "$name" && continue
+        RINGTRAIL_HTTP_ADDR="127.0.0.1:$(port_of "$name")" "$build_dir/$name" >>"$run_dir/logs/$name.log" 2>&1 &
+        echo $! >"$run_dir/pids/$name"
+    done
+    for name in "${services[@]}"; do
+        local port
+        port=$(port_of "$name")
+        for _ in $(seq 1 400); do
+            if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+            if ! is_running "$name"; then
+                echo "stack: $name exited; the end of $run_dir/logs/$name.log:" >&2
+                tail -n 20 "$run_dir/logs/$name.log" >&2
+                return 1
+            fi
+            sleep 0.1
+        done
+        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || {
+            echo "stack: $name is not ready on port $port; see $run_dir/logs/$name.log" >&2
+            return 1
+        }
+    done
+    echo "stack: services ready (logs in $run_dir/logs)"
+}
+
+services_down() { for name in "${services[@]}"; do stop "$name" 20 & done; wait; }
+
+infra_down() {
+    stop tansu 10
+    stop redis 10
+}
+
+case ${1:-} in
+infra-up) infra_up ;;
+infra-down) infra_down ;;
+services-up) services_up ;;
+services-down) services_down ;;
+down) services_down; infra_down ;;
+status)
+    for name in redis tansu "${services[@]}"; do
+        if is_running "$name"; then echo "$name: running (pid $(cat "$run_dir/pids/$name"))"; else echo "$name: stopped"; fi
+    done
+    ;;
+*) echo "usage: $0 infra-up|infra-down|services-up|services-down|down|status" >&2; exit 2 ;;
+esac
