@@ -96,7 +96,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "ModelTests",
-            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store"],
+            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store", "HTTPKit", "ServiceKit"],
             path: "Tests/ModelTests",
             swiftSettings: strict,
             linkerSettings: runPath

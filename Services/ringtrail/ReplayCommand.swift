@@ -19,6 +19,7 @@ enum ReplayCommand {
           --pool-size N        tracking numbers in the pool (default 10), with --prepare
           --call-share F       share of human sessions that call (default 0.15)
           --visitors N         visitors of generated traffic (default 1200)
+          --days N             days of generated traffic (default 3)
           --number-pool URL, --ingester URL, --call-router URL, --attribution URL
                                the services (default http://127.0.0.1:8081 to :8084)
         """
@@ -32,6 +33,7 @@ enum ReplayCommand {
         var poolSize = 10
         var callShare = 0.15
         var visitors = 1200
+        var days = 3.0
         var numberPool = "http://127.0.0.1:8081"
         var ingester = "http://127.0.0.1:8082"
         var callRouter = "http://127.0.0.1:8083"
@@ -61,12 +63,13 @@ enum ReplayCommand {
             case "--pool-size": options.poolSize = try number(try value(), flag)
             case "--call-share": options.callShare = try number(try value(), flag)
             case "--visitors": options.visitors = try number(try value(), flag)
+            case "--days": options.days = try number(try value(), flag)
             case "--number-pool": options.numberPool = try value()
             case "--ingester": options.ingester = try value()
             case "--call-router": options.callRouter = try value()
             case "--attribution": options.attribution = try value()
             case "--help", "-h":
-                print(help)
+                say(help)
                 exit(0)
             default: throw ReplayError("unknown option \(flag)\n\(help)")
             }
@@ -101,6 +104,6 @@ enum ReplayCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(settings).write(to: URL(fileURLWithPath: options.directory + "/settings.json"))
         try encoder.encode(settings.tenants()).write(to: URL(fileURLWithPath: options.directory + "/tenants.json"))
-        print("replay prepared in \(options.directory): pool of \(options.poolSize) numbers, speed \(options.speed)")
+        say("replay prepared in \(options.directory): pool of \(options.poolSize) numbers, speed \(options.speed)")
     }
 }

@@ -49,11 +49,11 @@ struct ReplayDriver: Sendable {
             let summary = try AccessLog.read(path: log)
             guard !summary.requests.isEmpty else { throw ReplayError("no request in \(log) is in the combined format") }
             requests = summary.requests
-            print("replay: \(requests.count) requests from \(log) (\(summary.skippedLines) lines not in the combined format)")
+            say("replay: \(requests.count) requests from \(log) (\(summary.skippedLines) lines not in the combined format)")
         } else {
-            let parameters = GeneratedTraffic.Parameters(seed: settings.seed, visitors: options.visitors)
+            let parameters = GeneratedTraffic.Parameters(seed: settings.seed, visitors: options.visitors, days: options.days)
             requests = GeneratedTraffic.make(parameters, start: 1_747_476_000_000)
-            print("replay: no log given, generated \(requests.count) requests: \(parameters.description)")
+            say("replay: no log given, generated \(requests.count) requests: \(parameters.description)")
         }
         requestCount = requests.count
         var sessions = TrafficModel.sessionize(requests)
@@ -61,7 +61,7 @@ struct ReplayDriver: Sendable {
         model.decorate(&sessions, site: site)
         var extras: [Int: SessionExtras] = [:]
         calls = model.planCalls(sessions: sessions, extras: &extras)
-        print("replay: model: \(model.parameters.description)")
+        say("replay: model: \(model.parameters.description)")
         self.sessions = sessions
         self.extras = extras
         simulationStart = requests.first?.time ?? 0
@@ -83,14 +83,14 @@ struct ReplayDriver: Sendable {
         let simulatedEnd = max(sessions.map(\.end).max() ?? 0, calls.map(\.time).max() ?? 0)
         let realDuration = Double(simulatedEnd - simulationStart) / settings.speed / 1000
         let human = sessions.filter { !$0.isBot }.count
-        print("replay: \(sessions.count) sessions (\(human) human), \(calls.count) calls, speed \(settings.speed): "
+        say("replay: \(sessions.count) sessions (\(human) human), \(calls.count) calls, speed \(settings.speed): "
               + "about \(Int(realDuration)) s of wall-clock time")
         let realStart = Self.now() + 1000
         let progress = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(15))
                 let elapsed = Double(Self.now() - realStart) / 1000
-                print("replay: \(Int(elapsed)) s of \(Int(realDuration)) s")
+                say("replay: \(Int(elapsed)) s of \(Int(realDuration)) s")
             }
         }
         await withTaskGroup(of: Void.self) { group in
@@ -102,7 +102,7 @@ struct ReplayDriver: Sendable {
             }
         }
         progress.cancel()
-        print("replay: traffic done, reading back what the services published")
+        say("replay: traffic done, reading back what the services published")
         let report = try await ReplayReport.collect(driver: self)
         try report.write(directory: options.directory)
     }

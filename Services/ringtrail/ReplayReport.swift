@@ -233,7 +233,7 @@ struct ReplayReport: Codable {
         try data.write(to: URL(fileURLWithPath: directory + "/report.json"))
         try FileManager.default.createDirectory(atPath: ".run", withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: ".run/report.json"))
-        print(summary)
+        say(summary)
     }
 
     var summary: String {

@@ -30,7 +30,7 @@ do {
     case "replay":
         try await ReplayCommand.run(Array(arguments.dropFirst()))
     case "help", "--help", "-h":
-        print(usage)
+        say(usage)
     default:
         FileHandle.standardError.write(Data("ringtrail: unknown command \(command)\n\(usage)\n".utf8))
         exit(2)
@@ -52,11 +52,11 @@ enum Keygen {
         }
         let key = RandomBytes.token(prefix: "rt_")
         let hash = "sha256:" + Digest.sha256Hex(key)
-        print("key:  \(key)")
-        print("hash: \(hash)")
+        say("key:  \(key)")
+        say("hash: \(hash)")
         let quoted = scopes.map { "\"\($0)\"" }.joined(separator: ", ")
-        print("tenants file entry: {\"hash\": \"\(hash)\", \"scopes\": [\(quoted)]}")
-        print("Give the key to its user once; only the hash is stored.")
+        say("tenants file entry: {\"hash\": \"\(hash)\", \"scopes\": [\(quoted)]}")
+        say("Give the key to its user once; only the hash is stored.")
     }
 }
 
@@ -75,6 +75,11 @@ enum TopicsCommand {
         _ = try await admin.checkConnection(timeout: .seconds(10))
         let names = Topic.allCases.map { $0.name(prefix: configuration.topicPrefix) }
         try await admin.createTopics(names, partitions: partitions)
-        print("topics ready on \(configuration.kafkaBrokers): \(names.joined(separator: ", "))")
+        say("topics ready on \(configuration.kafkaBrokers): \(names.joined(separator: ", "))")
     }
+}
+
+/// Writes a line to standard output at once, also when the output is a pipe (where `print` buffers).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

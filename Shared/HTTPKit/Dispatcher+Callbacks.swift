@@ -9,13 +9,13 @@ import Synchronization
 // - The `cls` of every callback is the `Dispatcher`, passed unretained: `HTTPServer` holds the dispatcher strongly
 //   and releases it only after `MHD_stop_daemon` has returned, after which libmicrohttpd calls nothing.
 // - A request's `con_cls` is its `RequestContext`, retained once in `logURI` (or in `handleAccess` if that did not
-//   run) and released once in `completeRequest`, which libmicrohttpd calls exactly once for every request that
-//   reached `logURI` or `handleAccess`.
+//   run) and released once in `completeRequest`. In libmicrohttpd's connection.c, calling the URI log callback
+//   marks the request `client_aware`, and the completion callback runs once while that flag is set, then clears it.
 
 /// The `MHD_OPTION_URI_LOG_CALLBACK`: creates the request's context from the target exactly as received.
 ///
-/// Its return value becomes the request's `con_cls`, so this is the one place that knows the still-encoded target
-/// (libmicrohttpd hands the access handler a decoded URL without the query).
+/// Its return value becomes the request's `con_cls`. It is the only callback that receives the target still
+/// percent-encoded and with its query, because the access handler gets a decoded URL without the query.
 func logURI(
     _ cls: UnsafeMutableRawPointer?,
     _ uri: UnsafePointer<CChar>?,
@@ -70,7 +70,7 @@ func handleAccess(
     return accepted ? MHD_Result.YES : MHD_Result.NO
 }
 
-/// The `MHD_OPTION_NOTIFY_COMPLETED` callback: the request is over, answered or not.
+/// Releases the request's context when libmicrohttpd reports it completed, with or without a response sent.
 func completeRequest(
     _ cls: UnsafeMutableRawPointer?,
     _ connection: OpaquePointer?,
@@ -88,7 +88,7 @@ func completeRequest(
     }
 }
 
-/// The `MHD_OPTION_EXTERNAL_LOGGER`: formats libmicrohttpd's message and passes it to the rate-limited log.
+/// Formats a message of libmicrohttpd's `MHD_OPTION_EXTERNAL_LOGGER` and passes it to the rate-limited log.
 func logLibraryMessage(
     _ cls: UnsafeMutableRawPointer?,
     _ format: UnsafePointer<CChar>?,

@@ -75,7 +75,7 @@ extension Dispatcher {
         metrics.observe(Self.durationMetric, labels: ["route": route], elapsed.seconds)
     }
 
-    /// The request headers keyed by lower-cased name; repeated headers are joined with `", "`.
+    /// Collects the request headers keyed by lower-cased name, joining repeated headers with `", "`.
     static func headers(of connection: OpaquePointer) -> [String: String] {
         var headers: [String: String] = [:]
         withUnsafeMutablePointer(to: &headers) { pointer in

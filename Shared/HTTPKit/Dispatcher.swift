@@ -17,10 +17,10 @@ enum LogKey {
 /// The bridge between libmicrohttpd's callbacks and Swift handlers for one started server.
 ///
 /// libmicrohttpd calls it on its pool threads. A request goes through these access-handler calls:
-/// 1. headers received: parse the target and match the route. Only an oversized `Content-Length` is answered here,
-///    because answering on this call makes libmicrohttpd close the connection, which is wanted for 413 only;
+/// 1. headers received: parse the target and match the route. Only an oversized `Content-Length` gets its response
+///    here, because a response queued on this call makes libmicrohttpd close the connection, as 413 should;
 /// 2. once per body chunk: buffer it, or drop it once past `maxBodyBytes`;
-/// 3. request complete: answer errors at once, or suspend the connection and start the handler task, which stores
+/// 3. request complete: queue an error response at once, or suspend the connection and start the handler task, which stores
 ///    its response in the `RequestContext` and resumes the connection;
 /// 4. after the resume: queue the stored response.
 final class Dispatcher: Sendable {
@@ -44,7 +44,7 @@ final class Dispatcher: Sendable {
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
         self.metrics = metrics
-        metrics.describe(Self.requestsMetric, type: "counter", help: "HTTP requests answered, by route pattern")
+        metrics.describe(Self.requestsMetric, type: "counter", help: "HTTP responses sent, by route pattern")
         metrics.describe(Self.durationMetric, type: "histogram", help: "Time from request line to response, seconds")
     }
 
@@ -74,7 +74,7 @@ final class Dispatcher: Sendable {
     /// Step 2: one chunk of the body. Returns `false` to make libmicrohttpd close the connection.
     func receiveBody(_ context: RequestContext, chunk: UnsafeRawBufferPointer) -> Bool {
         let limit = maxBodyBytes
-        return context.state.withLock { state in
+        let isWithinBudget = context.state.withLock { state in
             state.receivedBytes += chunk.count
             if case .receiving = state.phase, state.receivedBytes <= limit {
                 state.body.append(contentsOf: chunk)
@@ -85,11 +85,18 @@ final class Dispatcher: Sendable {
             // NOTE: the drop budget of one more `maxBodyBytes` is a guess. libmicrohttpd cannot queue a response
             // while it delivers body data, so a chunked upload past the limit must be read to its end for a 413,
             // and a client that keeps sending after that budget is cut off without one.
-            return state.receivedBytes <= 2 * limit
+            return state.receivedBytes - limit <= limit
         }
+        if !isWithinBudget {
+            logger.debug(
+                "Request body exceeds twice the limit, closing the connection",
+                metadata: [LogKey.route: context.routeLabel]
+            )
+        }
+        return isWithinBudget
     }
 
-    /// Step 3 and 4: the request is complete. Returns `false` to make libmicrohttpd close the connection.
+    /// Steps 3 and 4: the request is complete. Returns `false` to make libmicrohttpd close the connection.
     func receiveEnd(_ context: RequestContext, connection: OpaquePointer) -> Bool {
         if let response = context.takeReadyResponse() {
             return queue(response, for: context, on: connection)
@@ -201,12 +208,13 @@ final class Dispatcher: Sendable {
 
     // MARK: - Shutdown
 
-    /// Makes every later request get 503 and every response close its connection.
+    /// Makes every later request for a route get 503, and every later response close its connection.
     func beginShutdown() {
         registry.withLock { $0.isShuttingDown = true }
     }
 
-    /// Answers 503 for every handler still running, so their connections can be resumed before the daemon stops.
+    /// Completes every request whose handler still runs with 503, so its connection is resumed before the daemon
+    /// stops.
     ///
     /// Returns how many requests were cut short. Their tasks keep running, and their results are dropped.
     func failRunningRequests() -> Int {

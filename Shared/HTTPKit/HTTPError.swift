@@ -1,7 +1,7 @@
 /// An error that a handler throws to send a specific HTTP error response.
 ///
 /// `HTTPServer` turns it into `status` with the body `{"error": code, "message": message}` and adds `headers`.
-/// The message is shown to the client, so it must say what was wrong and how to fix it, and never carry secrets.
+/// Clients see the message, so it should state what was wrong and how to fix it, and must not contain secrets.
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let status: Int
     /// A stable machine-readable code such as `invalid_request`, for clients to branch on.

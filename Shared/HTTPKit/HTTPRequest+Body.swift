@@ -49,7 +49,7 @@ extension HTTPRequest {
         return fields
     }
 
-    /// The media type of a `Content-Type` value, lower-cased and without parameters such as `charset`.
+    /// Returns the media type of a `Content-Type` value, lower-cased and without parameters such as `charset`.
     static func mediaType(_ contentType: String) -> String {
         let type = contentType.split(separator: ";", maxSplits: 1).first ?? ""
         return type.trimmingCharacters(in: .whitespaces).lowercased()
@@ -60,7 +60,7 @@ extension HTTPRequest {
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 
-    /// A message that names the field a `DecodingError` is about and what was wrong with it.
+    /// Builds a message that names the field a `DecodingError` is about and what was wrong with it.
     static func describe(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, let context):
@@ -78,7 +78,7 @@ extension HTTPRequest {
         }
     }
 
-    /// The subject of a decoding message: the field as `items[2].number`, or the whole document.
+    /// Names the subject of a decoding message: the field as `items[2].number`, or the whole document.
     static func subject(_ path: [any CodingKey]) -> String {
         var text = ""
         for key in path {

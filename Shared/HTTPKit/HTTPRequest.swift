@@ -68,7 +68,7 @@ public struct HTTPRequest: Sendable {
         return rawPath + "?" + rawQuery
     }
 
-    /// The value of the header `name`, compared case-insensitively.
+    /// Returns the value of the header `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
         headers[name.lowercased()]
     }

@@ -16,7 +16,7 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
-    /// The first value of the header `name`, compared case-insensitively.
+    /// Returns the first value of the header `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
         return headers.first { $0.0.lowercased() == lowered }?.1
@@ -51,7 +51,7 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: [("Content-Type", contentType)], body: Array(text.utf8))
     }
 
-    /// A JSON error response with the body `{"error": code, "message": message}`.
+    /// Makes a JSON error response with the body `{"error": code, "message": message}`.
     public static func error(
         status: Int,
         code: String,

@@ -13,8 +13,9 @@ extension HTTPServer {
     /// dispatcher's library log.
     func startDaemon(socket: ListeningSocket, dispatcher: Dispatcher) -> OpaquePointer? {
         let polling = MHD_is_feature_supported(.FEATURE_EPOLL) == MHD_Result.YES ? MHD_USE_EPOLL : MHD_USE_POLL
-        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | polling.rawValue
-            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ERROR_LOG.rawValue
+        let flags =
+            MHD_USE_INTERNAL_POLLING_THREAD.rawValue | polling.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            | MHD_USE_ERROR_LOG.rawValue
         // Unretained: `HTTPServer` keeps the dispatcher in its `RunningDaemon` until `MHD_stop_daemon` returns.
         let context = Unmanaged.passUnretained(dispatcher).toOpaque()
         let timeoutSeconds = max(1, connectionTimeout.seconds.rounded(.up))
@@ -58,8 +59,10 @@ extension HTTPServer {
             _ = Self.wait(until: isDrained, for: .seconds(1))
         }
 
-        // Every handler's connection was resumed above, so no connection is suspended: stopping with a suspended
-        // connection is an API violation that makes libmicrohttpd 0.9.75 abort.
+        // Every running handler's connection was resumed above. microhttpd.h calls stopping with a suspended
+        // connection an API violation that leaks or leads to undefined behaviour.
+        // NOTE: polling threads process resumes asynchronously. A resume still pending after the extra second is
+        // left to `MHD_stop_daemon`, and that path is untested.
         MHD_stop_daemon(running.daemon)
         if quiesced >= 0 {
             close(running.socket.descriptor)
@@ -69,7 +72,7 @@ extension HTTPServer {
         return finishedInTime
     }
 
-    /// Polls `condition` every 5 ms until it holds or `timeout` passes; returns its last value.
+    /// Polls `condition` every 5 ms until it is true or `timeout` passes, and returns its last value.
     private static func wait(until condition: () -> Bool, for timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !condition() {

@@ -7,9 +7,10 @@ import Synchronization
 ///
 /// libmicrohttpd's internal polling threads (epoll where available, otherwise poll) read requests and write
 /// responses. While a handler runs, its connection is suspended, so slow handlers hold no polling thread.
-/// Keep-alive works for every response except 413, which closes the connection instead of reading the rest of
-/// the body. Every request is counted in `ringtrail_http_requests_total{route,method,status}` and timed in
-/// `ringtrail_http_request_duration_seconds{route}`, where `route` is the matched pattern or `unmatched`.
+/// Keep-alive works for every response except a 413 sent before the body was read, and responses sent during
+/// `shutdown()`. Every response HTTPKit sends is counted in `ringtrail_http_requests_total{route,method,status}`
+/// and timed in `ringtrail_http_request_duration_seconds{route}`, where `route` is the matched pattern or
+/// `unmatched`.
 public final class HTTPServer: Sendable {
     enum State {
         case idle
@@ -21,7 +22,7 @@ public final class HTTPServer: Sendable {
     struct RunningDaemon {
         let daemon: OpaquePointer
         let socket: ListeningSocket
-        /// Kept here until after `MHD_stop_daemon`, because libmicrohttpd holds it unretained.
+        /// Kept here until after `MHD_stop_daemon`, because libmicrohttpd stores it unretained.
         let dispatcher: Dispatcher
     }
 
@@ -44,7 +45,7 @@ public final class HTTPServer: Sendable {
     ///   - threads: libmicrohttpd polling threads, which read and write but never run handlers.
     ///   - connectionTimeout: an idle connection is closed after this long; rounded up to whole seconds.
     ///   - maxConnections: connections over this limit are closed at once by libmicrohttpd.
-    ///   - shutdownGracePeriod: how long `shutdown()` waits for running handlers before answering them 503.
+    ///   - shutdownGracePeriod: how long `shutdown()` waits for running handlers before it sends 503 for them.
     public init(
         host: String,
         port: UInt16,
@@ -72,7 +73,7 @@ public final class HTTPServer: Sendable {
 
     deinit {
         // Stopping here keeps libmicrohttpd from calling into a freed dispatcher if the owner never called
-        // `shutdown()`; no grace period, because nothing can wait for the result.
+        // `shutdown()`. There is no grace period, because nothing can wait for the result.
         if case .running(let running) = state.withLock({ $0 }) {
             _ = stop(running, gracePeriod: .zero)
         }
@@ -88,7 +89,7 @@ public final class HTTPServer: Sendable {
     ///   be bound (for example, address already in use), `.start` when libmicrohttpd fails to start.
     public func start() throws(HTTPServerError) {
         try state.withLock { (state: inout State) throws(HTTPServerError) in
-            guard case .idle = state else { preconditionFailure("HTTPServer.start() called twice") }
+            guard case .idle = state else { preconditionFailure("HTTPServer.start() called on a started server") }
 
             let socket = try ListeningSocket.open(host: host, port: port)
             let dispatcher = Dispatcher(
@@ -99,7 +100,7 @@ public final class HTTPServer: Sendable {
             )
             guard let daemon = startDaemon(socket: socket, dispatcher: dispatcher) else {
                 close(socket.descriptor)
-                let detail = dispatcher.libraryLog.lastMessage ?? "no error message"
+                let detail = dispatcher.libraryLog.lastMessage ?? "libmicrohttpd logged no reason"
                 throw HTTPServerError(.start, "libmicrohttpd failed to start on \(host):\(socket.port): \(detail)")
             }
 
@@ -113,7 +114,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting connections, waits up to the grace period for running handlers and the responses they
-    /// produce, answers 503 for handlers still running, then stops libmicrohttpd and closes every connection.
+    /// produce, sends 503 for handlers still running, then stops libmicrohttpd and closes every connection.
     ///
     /// Blocks the calling thread for up to the grace period plus about a second. Handlers need Swift's
     /// cooperative pool to finish, so call this from a thread outside it where possible. During the wait, new

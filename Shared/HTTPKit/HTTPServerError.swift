@@ -15,7 +15,7 @@ public struct HTTPServerError: Error, CustomStringConvertible, Sendable {
     }
 
     public let code: Code
-    /// What failed and what to do about it; safe to show.
+    /// The failure and how to fix it, safe to show.
     public let reason: String
     /// The `errno` of the failed system call, 0 when none applies.
     public let systemErrorCode: Int32

@@ -26,7 +26,8 @@ struct ListeningSocket {
         defer { freeaddrinfo(results) }
 
         let address = "\(host):\(port)"
-        let descriptor = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let socketType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let descriptor = socket(first.pointee.ai_family, socketType, 0)
         guard descriptor >= 0 else {
             throw bindError("Could not create a socket for \(address)")
         }
@@ -79,18 +80,22 @@ struct ListeningSocket {
         return withUnsafePointer(to: &storage) { pointer in
             switch family {
             case AF_INET6:
-                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    UInt16(bigEndian: address.pointee.sin6_port)
+                }
             default:
-                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    UInt16(bigEndian: address.pointee.sin_port)
+                }
             }
         }
     }
 
-    /// An error for the system call that just failed, with its `errno` text.
-    private static func bindError(_ what: String, hint: String? = nil) -> HTTPServerError {
+    /// Makes the error for the system call that just failed, with its `errno` text.
+    private static func bindError(_ operation: String, hint: String? = nil) -> HTTPServerError {
         let code = errno
         let reason = String(cString: strerror(code))
-        let message = hint.map { "\(what): \(reason); \($0)" } ?? "\(what): \(reason)"
+        let message = hint.map { "\(operation): \(reason); \($0)" } ?? "\(operation): \(reason)"
         return HTTPServerError(.bind, message, systemErrorCode: code, isRetriable: code == EADDRINUSE)
     }
 }

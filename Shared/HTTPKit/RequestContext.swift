@@ -22,7 +22,7 @@ final class RequestContext: Sendable {
 
     struct State {
         var phase = Phase.receiving
-        /// Whether the access handler already ran once; its first call only sees the headers.
+        /// Whether the access handler already ran once. Its first call gets only the headers.
         var sawHeaders = false
         var method = ""
         var target: Result<RequestTarget, HTTPError> = .failure(.badRequest("The request has no target"))

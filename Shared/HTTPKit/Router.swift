@@ -79,8 +79,8 @@ struct Route: Sendable {
         }
     }
 
-    /// Whether this route sorts before `other`: shorter patterns first, then the one whose first segment that
-    /// differs in kind is a literal. Only patterns of equal length can match the same path.
+    /// Returns whether this route sorts before `other`: shorter patterns first, then the one whose first segment
+    /// that differs in kind is a literal. Only patterns of equal length can match the same path.
     func isMoreSpecific(than other: Route) -> Bool {
         guard segments.count == other.segments.count else { return segments.count < other.segments.count }
 
@@ -94,7 +94,7 @@ struct Route: Sendable {
         return false
     }
 
-    /// The parameter values if `path` (decoded segments) matches this route, otherwise `nil`.
+    /// Returns the parameter values if `path` (decoded segments) matches this route, otherwise `nil`.
     func match(_ path: [String]) -> [String: String]? {
         guard path.count == segments.count else { return nil }
 

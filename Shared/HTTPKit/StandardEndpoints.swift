@@ -11,8 +11,9 @@ public func addStandardEndpoints(
     to router: Router,
     readiness: @escaping @Sendable () async -> [String: String?]
 ) {
+    let healthBody = Array(#"{"status":"ok"}"#.utf8)
     router.get("/healthz") { _ in
-        HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+        HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: healthBody)
     }
 
     router.get("/readyz") { _ in

@@ -106,12 +106,15 @@ public final class KafkaConsumer: Sendable {
                 }
                 continue
             }
-            messages.append(copy(message))
+            messages.append(copy(raw))
         }
         return messages
     }
 
-    private func copy(_ message: rd_kafka_message_t) -> KafkaMessage {
+    /// Copies a message out of librdkafka's memory; `raw` must be the pointer librdkafka returned, because
+    /// `rd_kafka_message_timestamp` finds its private envelope from that address.
+    private func copy(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+        let message = raw.pointee
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let key = message.key.map {
             Array(UnsafeRawBufferPointer(start: $0, count: message.key_len).bindMemory(to: UInt8.self))
@@ -120,8 +123,7 @@ public final class KafkaConsumer: Sendable {
             Array(UnsafeRawBufferPointer(start: $0, count: message.len).bindMemory(to: UInt8.self))
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        var pointer = message
-        let timestamp = rd_kafka_message_timestamp(&pointer, &timestampType)
+        let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
         return KafkaMessage(
             topic: topic,
             partition: message.partition,

@@ -26,8 +26,9 @@ public struct ServiceConfiguration: Sendable {
     /// Redis connections per service. Default: 8 (`RINGTRAIL_REDIS_CONNECTIONS`).
     public var redisConnections = 8
 
-    public init(defaultPort: UInt16) {
-        self.httpPort = defaultPort
+    /// The defaults alone, without reading the environment.
+    public init(port: UInt16) {
+        self.httpPort = port
     }
 
     /// Reads the `RINGTRAIL_*` variables, then the command-line flags.
@@ -38,7 +39,7 @@ public struct ServiceConfiguration: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) throws {
-        self.init(defaultPort: defaultPort)
+        self.init(port: defaultPort)
         var values: [String: String] = [:]
         for (key, value) in environment where key.hasPrefix("RINGTRAIL_") { values[key] = value }
         var index = 0

@@ -104,6 +104,25 @@ struct HTTPServerTests {
         }
     }
 
+    @Test(arguments: [
+        ("*", 400),
+        ("healthz", 400),
+        ("http://example.com/thing?x=1", 200),
+        ("HTTP://example.com/thing", 200),
+        ("/thing#fragment", 200),
+        ("//thing", 404),
+        ("/thing/", 404),
+    ])
+    func unusualTargetsGetAnAnswer(target: String, status: Int) async throws {
+        let router = Router()
+        router.get("/thing") { _ in .text("thing") }
+
+        try await withServer(router) { port in
+            let response = try await send(port, "GET", target)
+            #expect(response.status == status)
+        }
+    }
+
     // MARK: - Bodies
 
     struct LeaseBody: Decodable {
@@ -317,6 +336,19 @@ struct HTTPServerTests {
     }
 
     @Test
+    func shutdownReleasesThePort() async throws {
+        let first = HTTPServer(host: "127.0.0.1", port: 0, router: Router(), logger: Logger(label: "test"))
+        try first.start()
+        let port = first.boundPort
+        #expect(try await offPool { first.shutdown() })
+
+        let second = HTTPServer(host: "127.0.0.1", port: port, router: Router(), logger: Logger(label: "test"))
+        try second.start()
+        #expect(second.boundPort == port)
+        #expect(try await offPool { second.shutdown() })
+    }
+
+    @Test
     func shutdownWaitsForRunningHandler() async throws {
         let gate = Gate()
         let router = Router()
@@ -426,7 +458,8 @@ struct HTTPServerTests {
             #expect(response.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
 
             let text = response.text
-            #expect(text.contains(#"ringtrail_http_requests_total{method="GET",route="/v1/metered/:id",status="200"} 2"#))
+            let counter = #"ringtrail_http_requests_total{method="GET",route="/v1/metered/:id",status="200"} 2"#
+            #expect(text.contains(counter))
             #expect(text.contains(#"ringtrail_http_request_duration_seconds_count{route="/v1/metered/:id"} 2"#))
             #expect(text.contains(#"route="unmatched",status="404"}"#))
             #expect(!text.contains("/v1/metered/1"))
@@ -588,13 +621,15 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// Writes `request` and reads one response; `method` tells whether the response has a body.
+    /// Writes `request` and reads one response. A `HEAD` response has no body, whatever its `Content-Length`.
     func exchange(_ request: [UInt8], method: String = "GET") async throws -> RawResponse {
         try await offPool { try self.exchangeBlocking(request, method: method) }
     }
 
     private func exchangeBlocking(_ request: [UInt8], method: String) throws -> RawResponse {
-        let written = request.withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let written = request.withUnsafeBytes { bytes in
+            Foundation.send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+        }
         guard written == request.count else { throw TestClientError(description: "send wrote \(written) bytes") }
 
         let separator = Array("\r\n\r\n".utf8)
