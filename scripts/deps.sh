@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(
     librdkafka-dev libhiredis-dev libmicrohttpd-dev libssl-dev libphonenumber-dev libicu-dev
-    redis-server redis-tools wrk unzip python3-pip
+    redis-server redis-tools wrk unzip curl docker-compose
 )
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if ((${#missing[@]})); then
     echo "deps: installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi

@@ -1,0 +1,45 @@
+# Ringtrail: `make run` replays traffic through the whole pipeline and reports; `make test` runs every test.
+# Both install what is missing (Debian packages, a current librdkafka, the Tansu broker) and start Redis and the
+# broker on loopback under .run/.
+SHELL := /bin/bash
+
+LOG ?=
+SPEED ?= 1000
+SEED ?= 42
+POOL_SIZE ?= 10
+CALL_SHARE ?= 0.15
+
+.PHONY: all deps build build-debug run test up down status clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	swift build -c release
+
+build-debug: deps
+	swift build
+
+## The main job: the whole pipeline replaying LOG (or seeded generated traffic), with a report at the end.
+run: build
+	LOG="$(LOG)" SPEED="$(SPEED)" SEED="$(SEED)" POOL_SIZE="$(POOL_SIZE)" CALL_SHARE="$(CALL_SHARE)" scripts/run.sh
+
+## Unit and integration tests against a Redis and a broker of their own (ports 6390 and 9190).
+test: deps
+	scripts/test.sh
+
+## Redis, the broker and the four services in the background, for trying the APIs by hand.
+up: build
+	scripts/stack.sh infra-up
+	scripts/stack.sh services-up
+
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+clean: down
+	rm -rf .build .run
