@@ -8,7 +8,8 @@ extension NumberPoolService {
     /// Consumes `web.activity` in a group of its own and renews the lease of every active session.
     ///
     /// Renewing is idempotent (it only extends a lease the session still holds), so redelivered events are
-    /// harmless. Events that fail validation are left to the activity-ingester, which dead-letters them.
+    /// harmless. Events that fail validation go to `deadletter` with this service's name; the activity-ingester,
+    /// which reads the same topic in its own group, reports them too.
     func runRenewals() async {
         let consumer: KafkaConsumer
         do {
@@ -22,10 +23,15 @@ extension NumberPoolService {
             // The latest event of each session is enough: one renewal per session and batch.
             var sessions: [String: String] = [:]
             for message in batch {
-                guard let value = message.value,
-                    let event = try? CloudEvent<WebEvent>.decode(value, expectedTypes: EventType.webTypes)
-                else { continue }
-                sessions[event.data.sessionId] = event.advertiserid
+                switch Result(catching: {
+                    try CloudEvent<WebEvent>.decode(message.value ?? [], expectedTypes: EventType.webTypes)
+                }) {
+                case .success(let event):
+                    sessions[event.data.sessionId] = event.advertiserid
+                case .failure(let error):
+                    let reason = (error as? ValidationError)?.reason ?? "\(error)"
+                    try await context.publisher.deadLetter(message, reason: reason, service: context.name)
+                }
             }
             for (session, advertiserID) in sessions {
                 try await renew(session: session, advertiserID: advertiserID)

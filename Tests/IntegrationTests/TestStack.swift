@@ -1,0 +1,273 @@
+import Foundation
+import KafkaKit
+import Model
+import RedisKit
+import SecurityKit
+import ServiceKit
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The four services started from the built binaries against the Redis and broker that `make test` starts, with a
+/// topic prefix, key prefix, ports and tenants file of their own. One stack serves every integration test of the
+/// process; tests keep apart by using their own session and call ids.
+final class TestStack: Sendable {
+    static let advertiser = "acme"
+    static let otherAdvertiser = "globex"
+    static let numbers = ["+15555550100", "+15555550101", "+15555550102"]
+    static let otherNumbers = ["+15555550200"]
+
+    let redisURL: String
+    let brokers: String
+    let topicPrefix: String
+    let keyPrefix: String
+    let ports: [String: UInt16]
+    let keys: [String: String]
+    let twilioToken = "test-twilio-token"
+    let redis: RedisClient
+    private let processes: [Process]
+
+    /// The stack of this test process, started on first use.
+    static func shared() async throws -> TestStack {
+        try await SharedStack.instance.get()
+    }
+
+    fileprivate init() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let redisURL = environment["RINGTRAIL_TEST_REDIS_URL"], let brokers = environment["RINGTRAIL_TEST_KAFKA_BROKERS"],
+            let binaries = environment["RINGTRAIL_TEST_BIN"]
+        else {
+            throw TestStackError(
+                "RINGTRAIL_TEST_REDIS_URL, RINGTRAIL_TEST_KAFKA_BROKERS and RINGTRAIL_TEST_BIN are not set: run the "
+                    + "tests with `make test`, which builds the services and starts Redis and the broker on loopback"
+            )
+        }
+        self.redisURL = redisURL
+        self.brokers = brokers
+        let run = String(UUID().uuidString.lowercased().prefix(8))
+        topicPrefix = "t\(run)."
+        keyPrefix = "rt:t\(run):"
+        redis = try RedisClient(url: redisURL, connectionCount: 2)
+        do {
+            try await redis.ping()
+        } catch {
+            throw TestStackError("Redis at \(redisURL) is unreachable (\(error)); `make test` starts it")
+        }
+        let admin = try KafkaAdmin(brokers: brokers)
+        do {
+            _ = try await admin.checkConnection(timeout: .seconds(5))
+        } catch {
+            throw TestStackError("the broker at \(brokers) is unreachable (\(error)); `make test` starts it")
+        }
+        try await admin.createTopics(Topic.allCases.map { $0.name(prefix: topicPrefix) }, partitions: 2)
+
+        var keys: [String: String] = [:]
+        for name in ["web", "read", "admin", "agent", "otherRead", "otherAgent", "centerAgent"] {
+            keys[name] = RandomBytes.token(prefix: "rt_")
+        }
+        self.keys = keys
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ringtrail-test-\(run)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let tenantsPath = directory.appendingPathComponent("tenants.json").path
+        try Self.tenants(keys: keys, twilioToken: twilioToken).write(to: URL(fileURLWithPath: tenantsPath))
+
+        var ports: [String: UInt16] = [:]
+        var processes: [Process] = []
+        for service in ["number-pool", "activity-ingester", "call-router", "attribution-worker"] {
+            let port = try Self.freePort()
+            ports[service] = port
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binaries + "/" + service)
+            process.environment = [
+                "RINGTRAIL_REDIS_URL": redisURL, "RINGTRAIL_KAFKA_BROKERS": brokers,
+                "RINGTRAIL_TOPIC_PREFIX": topicPrefix, "RINGTRAIL_KEY_PREFIX": keyPrefix,
+                "RINGTRAIL_TENANTS": tenantsPath, "RINGTRAIL_HTTP_ADDR": "127.0.0.1:\(port)",
+                "RINGTRAIL_LOG_LEVEL": "warning",
+                "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
+            ]
+            let log = directory.appendingPathComponent("\(service).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+            process.standardOutput = process.standardError
+            try process.run()
+            processes.append(process)
+        }
+        self.ports = ports
+        self.processes = processes
+        for (service, port) in ports {
+            try await Self.waitUntilReady(service: service, port: port, logDirectory: directory.path)
+        }
+        // Consumers join their groups after the HTTP server is ready; give the broker time to assign partitions.
+        try await Task.sleep(for: .seconds(4))
+    }
+
+    deinit {
+        for process in processes where process.isRunning { process.terminate() }
+    }
+
+    static func tenants(keys: [String: String], twilioToken: String) throws -> Data {
+        func key(_ name: String, _ scopes: [Scope]) -> APIKeyEntry {
+            APIKeyEntry(hash: "sha256:" + Digest.sha256Hex(keys[name]!), scopes: scopes)
+        }
+        var acme = Advertiser(
+            id: advertiser,
+            keys: [key("web", [.web]), key("read", [.read]), key("admin", [.admin]), key("agent", [.agent])],
+            pools: [Pool(id: "main", numbers: numbers, leaseSeconds: 60, exhaustion: .recycle,
+                         fallbackNumber: "+15555550199", forwardTo: "+15555550111")],
+            carriers: Carriers(twilio: .init(authToken: twilioToken)),
+            callCenters: ["cc-east"]
+        )
+        acme.matching.phoneClickWindowSeconds = 300
+        let globex = Advertiser(
+            id: otherAdvertiser,
+            keys: [key("otherRead", [.read, .web]), key("otherAgent", [.agent])],
+            pools: [Pool(id: "main", numbers: otherNumbers, fallbackNumber: "+15555550299")],
+            carriers: Carriers(twilio: .init(authToken: "other-token"))
+        )
+        let file = TenantsFile(advertisers: [acme, globex],
+                               callCenters: [CallCenter(id: "cc-east", keys: [key("centerAgent", [.agent])])])
+        return try JSONEncoder().encode(file)
+    }
+
+    static func freePort() throws -> UInt16 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard bound else { throw TestStackError("cannot find a free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    static func waitUntilReady(service: String, port: UInt16, logDirectory: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let response = try? await HTTP.send("GET", "http://127.0.0.1:\(port)/readyz"), response.status == 200 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestStackError("\(service) did not become ready on port \(port); see \(logDirectory)/\(service).log")
+    }
+
+    func url(_ service: String, _ path: String) -> String { "http://127.0.0.1:\(ports[service]!)\(path)" }
+
+    func topic(_ topic: Topic) -> String { topic.name(prefix: topicPrefix) }
+
+    /// A consumer of `topics` from their beginning, in a group of its own.
+    func makeReader(_ topics: [Topic]) throws -> KafkaConsumer {
+        try KafkaConsumer(
+            brokers: brokers, groupID: "\(topicPrefix)reader-\(UUID().uuidString.prefix(8))",
+            topics: topics.map(topic),
+            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "enable.auto.commit": "false"],
+            logger: Logger(label: "test-reader")
+        )
+    }
+
+    /// Publishes raw bytes on a topic, as a foreign producer might.
+    func produce(_ topic: Topic, key: String, value: [UInt8]) async throws {
+        let producer = try KafkaProducer(brokers: brokers, logger: Logger(label: "test-producer"))
+        defer { producer.shutdown() }
+        try await producer.send(topic: self.topic(topic), key: key, value: value)
+    }
+
+    /// Posts a Twilio webhook signed with the advertiser's token.
+    func postTwilio(_ path: String, _ fields: [(String, String)], token: String? = nil) async throws -> HTTP.Response {
+        let url = url("call-router", path)
+        let signature = TwilioSignature.compute(url: url, parameters: fields, authToken: token ?? twilioToken)
+        return try await HTTP.send("POST", url, form: fields, headers: ["X-Twilio-Signature": signature])
+    }
+}
+
+/// Starts the shared stack once and hands the same instance (or the same error) to every caller.
+actor SharedStack {
+    static let instance = SharedStack()
+    private var task: Task<TestStack, any Error>?
+
+    func get() async throws -> TestStack {
+        if let task { return try await task.value }
+        let task = Task { try await TestStack() }
+        self.task = task
+        return try await task.value
+    }
+}
+
+struct TestStackError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// A small HTTP client for the tests.
+enum HTTP {
+    struct Response: Sendable {
+        var status: Int
+        var body: Data
+        var headers: [String: String]
+
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
+        var jsonArray: [[String: Any]]? { (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 15
+        return URLSession(configuration: configuration)
+    }()
+
+    static func send(_ method: String, _ url: String, key: String? = nil, json: Any? = nil, body: Data? = nil,
+                     form: [(String, String)]? = nil, headers: [String: String] = [:]) async throws -> Response {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let body { request.httpBody = body }
+        if let form {
+            var allowed = CharacterSet.alphanumerics
+            allowed.insert(charactersIn: "-._~")
+            request.httpBody = Data(form.map {
+                "\($0.0.addingPercentEncoding(withAllowedCharacters: allowed)!)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)"
+            }.joined(separator: "&").utf8)
+            request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+        }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await session.data(for: request)
+        let http = response as? HTTPURLResponse
+        var headerFields: [String: String] = [:]
+        for (name, value) in http?.allHeaderFields ?? [:] {
+            headerFields[String(describing: name).lowercased()] = String(describing: value)
+        }
+        return Response(status: http?.statusCode ?? 0, body: data, headers: headerFields)
+    }
+}
+
+/// Reads `reader` until `predicate` holds for one message of `topic`, or the timeout passes.
+func awaitMessage<Payload: Codable & Sendable>(
+    _ reader: KafkaConsumer,
+    as type: Payload.Type,
+    topic: String,
+    timeout: Duration = .seconds(20),
+    where predicate: (CloudEvent<Payload>) -> Bool
+) async -> CloudEvent<Payload>? {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        for message in await reader.poll(maxCount: 500, timeout: .milliseconds(200)) where message.topic == topic {
+            if let event = try? CloudEvent<Payload>.decode(message.value ?? []), predicate(event) { return event }
+        }
+    }
+    return nil
+}
