@@ -34,7 +34,7 @@ struct DeadLetterTests {
         let session = "s-after-\(UUID().uuidString.prefix(8).lowercased())"
         try await stack.produce(.webActivity, key: session, value: Array("not json at all".utf8))
         let wrongType = CloudEvent(source: "/test", type: "ringtrail.web.page", subject: session, advertiserID: "acme",
-                                   data: ["sessionId": 42])
+                                   data: ["type": JSONValue.string("page"), "messageId": .string("m-1"), "sessionId": .number(42)])
         try await stack.produce(.webActivity, key: session, value: wrongType.encoded())
         let good = CloudEvent(
             source: "/test", type: "ringtrail.web.page", subject: session, advertiserID: "acme",

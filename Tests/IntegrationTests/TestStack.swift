@@ -46,7 +46,8 @@ final class TestStack: Sendable {
         self.redisURL = redisURL
         self.brokers = brokers
         let run = String(UUID().uuidString.lowercased().prefix(8))
-        topicPrefix = "t\(run)."
+        let topicPrefix = "t\(run)."
+        self.topicPrefix = topicPrefix
         keyPrefix = "rt:t\(run):"
         redis = try RedisClient(url: redisURL, connectionCount: 2)
         do {
@@ -87,7 +88,7 @@ final class TestStack: Sendable {
                 "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
             ]
             let log = directory.appendingPathComponent("\(service).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)
             process.standardOutput = process.standardError
             try process.run()
@@ -163,13 +164,13 @@ final class TestStack: Sendable {
     func topic(_ topic: Topic) -> String { topic.name(prefix: topicPrefix) }
 
     /// A consumer of `topics` from their beginning, in a group of its own.
-    func makeReader(_ topics: [Topic]) throws -> KafkaConsumer {
-        try KafkaConsumer(
+    func makeReader(_ topics: [Topic]) throws -> TopicReader {
+        TopicReader(try KafkaConsumer(
             brokers: brokers, groupID: "\(topicPrefix)reader-\(UUID().uuidString.prefix(8))",
             topics: topics.map(topic),
             properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "enable.auto.commit": "false"],
             logger: Logger(label: "test-reader")
-        )
+        ))
     }
 
     /// Publishes raw bytes on a topic, as a foreign producer might.
@@ -255,19 +256,48 @@ enum HTTP {
     }
 }
 
+/// Keeps every message a reader has polled, so that looking for one message never drops another.
+actor TopicReader {
+    private let consumer: KafkaConsumer
+    private var seen: [KafkaMessage] = []
+
+    init(_ consumer: KafkaConsumer) {
+        self.consumer = consumer
+    }
+
+    /// Polls until `predicate` holds for a message of `topic` (seen before or new), or the timeout passes.
+    func first<Payload: Codable & Sendable>(
+        _ type: Payload.Type,
+        topic: String,
+        timeout: Duration = .seconds(20),
+        where predicate: @Sendable (CloudEvent<Payload>) -> Bool
+    ) async -> CloudEvent<Payload>? {
+        let deadline = ContinuousClock.now + timeout
+        var index = 0
+        while true {
+            while index < seen.count {
+                let message = seen[index]
+                index += 1
+                guard message.topic == topic, let event = try? CloudEvent<Payload>.decode(message.value ?? []) else {
+                    continue
+                }
+                if predicate(event) { return event }
+            }
+            guard ContinuousClock.now < deadline else { return nil }
+            seen += await consumer.poll(maxCount: 500, timeout: .milliseconds(200))
+        }
+    }
+
+    func close() async { await consumer.close() }
+}
+
 /// Reads `reader` until `predicate` holds for one message of `topic`, or the timeout passes.
 func awaitMessage<Payload: Codable & Sendable>(
-    _ reader: KafkaConsumer,
+    _ reader: TopicReader,
     as type: Payload.Type,
     topic: String,
     timeout: Duration = .seconds(20),
-    where predicate: (CloudEvent<Payload>) -> Bool
+    where predicate: @Sendable (CloudEvent<Payload>) -> Bool
 ) async -> CloudEvent<Payload>? {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        for message in await reader.poll(maxCount: 500, timeout: .milliseconds(200)) where message.topic == topic {
-            if let event = try? CloudEvent<Payload>.decode(message.value ?? []), predicate(event) { return event }
-        }
-    }
-    return nil
+    await reader.first(type, topic: topic, timeout: timeout, where: predicate)
 }
