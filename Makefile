@@ -32,8 +32,7 @@ test: deps
 
 ## Redis, the broker and the four services in the background, for trying the APIs by hand.
 up: build
-	scripts/stack.sh infra-up
-	scripts/stack.sh services-up
+	scripts/up.sh
 
 down:
 	scripts/stack.sh down
