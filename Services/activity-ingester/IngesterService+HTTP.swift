@@ -1,5 +1,6 @@
 import Foundation
 import HTTPKit
+import RedisKit
 import Model
 import ServiceKit
 import Store
@@ -83,8 +84,14 @@ extension IngesterService {
         let principal = try context.tenants.authorize(request, anyOf: [.read])
         let advertiser = try context.tenants.advertiser(of: principal)
         let id = request.pathParameters["sessionId"] ?? ""
-        guard Identifier.isValid(id), let record = try await sessions.record(advertiser: advertiser.id, session: id)
-        else {
+        let record: SessionRecord?
+        do {
+            record = Identifier.isValid(id) ? try await sessions.record(advertiser: advertiser.id, session: id) : nil
+        } catch let error as RedisError where error.code != .server {
+            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+        }
+        guard let record else {
             throw HTTPError(status: 404, code: "not_found", message: "no session \(id)", headers: [])
         }
         return .json(record)

@@ -43,7 +43,7 @@ extension CallRouterService {
         count("accepted")
         guard !isStatusCallback else { return .text("<Response/>", contentType: "application/xml") }
 
-        let forwardTo = context.tenants.pool(owning: event.to)?.pool.forwardTo
+        let forwardTo = advertiser.pool(owning: event.to)?.forwardTo
         return .text(Self.twiml(forwardingTo: forwardTo), contentType: "application/xml")
     }
 

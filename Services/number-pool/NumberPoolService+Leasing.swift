@@ -66,10 +66,9 @@ extension NumberPoolService {
         guard let number = grant.number else {
             throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
         }
-        if grant.status != .fallback {
-            try await publish(grant, number: number, pool: pool, advertiser: advertiser.id, session: session,
-                              visitor: body.visitorId)
-        }
+        // Fallback answers are published too, keyed by the fallback number, so the topic counts every answer.
+        try await publish(grant, number: number, pool: pool, advertiser: advertiser.id, session: session,
+                          visitor: body.visitorId)
         Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": grant.status.rawValue])
         Metrics.shared.observe("ringtrail_lease_duration_seconds", (ContinuousClock.now - started).seconds)
         return .json(LeaseResponse(

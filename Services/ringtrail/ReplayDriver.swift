@@ -93,11 +93,18 @@ struct ReplayDriver: Sendable {
                 say("replay: \(Int(elapsed)) s of \(Int(realDuration)) s")
             }
         }
+        // A session's calls are placed by the session's own task after its pages, so a caller always dials a
+        // number the web tier has already shown, however late the services answer under load.
+        let callsBySession = Dictionary(grouping: calls.filter { $0.sessionIndex != nil }) { $0.sessionIndex! }
         await withTaskGroup(of: Void.self) { group in
             for session in sessions where !session.pages.isEmpty {
-                group.addTask { await play(session, realStart: realStart) }
+                let ownCalls = callsBySession[session.index] ?? []
+                group.addTask {
+                    await play(session, realStart: realStart)
+                    for call in ownCalls.sorted(by: { $0.time < $1.time }) { await place(call, realStart: realStart) }
+                }
             }
-            for call in calls {
+            for call in calls where call.sessionIndex == nil {
                 group.addTask { await place(call, realStart: realStart) }
             }
         }

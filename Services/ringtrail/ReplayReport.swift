@@ -24,6 +24,8 @@ struct ReplayReport: Codable {
     var poolSize: Int
     var leases: Leases
     var calls: Int
+    /// Planned calls not placed because the session was never shown a number.
+    var callsSkipped: Int
     var callsWithinLookback: Int
     var trueSessionInCandidates: Int
     var meanCandidates: Double
@@ -94,6 +96,7 @@ struct ReplayReport: Codable {
         report.attributionsPublished = attributionCount
         report.deadletters = deadletters
         report.driverErrors = await ledger.httpErrors
+        report.callsSkipped = await ledger.skippedCalls
         report.leases = try await poolLeases(driver: driver)
         var latencies: [Double] = []
         var candidateCounts: [Int] = []
@@ -150,7 +153,7 @@ struct ReplayReport: Codable {
             requests: driver.requestCount, sessions: driver.sessions.filter { !$0.pages.isEmpty }.count,
             humanSessions: human.count, botSessions: driver.sessions.filter { $0.isBot && !$0.pages.isEmpty }.count,
             poolSize: driver.settings.numbers.count, leases: Leases(granted: 0, renewed: 0, recycled: 0, fallback: 0),
-            calls: 0, callsWithinLookback: 0, trueSessionInCandidates: 0, meanCandidates: 0, autoMatched: 0,
+            calls: 0, callsSkipped: 0, callsWithinLookback: 0, trueSessionInCandidates: 0, meanCandidates: 0, autoMatched: 0,
             autoMatchedCorrect: 0, agentMatched: 0, agentMatchedCorrect: 0, unmatched: 0, unmatchedCorrect: 0,
             attributionsPublished: 0, matchedCallsWithAttribution: 0, correctlyAttributed: 0,
             classicLastHolderCorrect: 0,
@@ -248,7 +251,7 @@ struct ReplayReport: Codable {
             recycled \(leases.recycled), fallback \(leases.fallback)
               classic DNI    would need \(classicPoolNeeded) numbers to hold each visitor's number for \
             \(Int(classicReservationSeconds / 86_400)) days after the visit
-              calls          \(calls), \(callsWithinLookback) within the lookback window; true session listed for \
+              calls          \(calls) placed (\(callsSkipped) skipped: no number shown), \(callsWithinLookback) within the lookback window; true session listed for \
             \(trueSessionInCandidates) (\(share(trueSessionInCandidates, callsWithinLookback))); \
             \(meanCandidates) candidates on average
               automatic      \(autoMatched) matched, \(autoMatchedCorrect) correct (\(share(autoMatchedCorrect, autoMatched)))

@@ -9,8 +9,9 @@ public enum BotDetector {
         "scrapy", "pingdom", "uptimerobot", "monitor", "check_http", "nagios", "zgrab", "masscan", "nmap",
         "yandex", "baiduspider", "sogou", "semrush", "ahrefs", "mj12", "dotbot", "petalbot", "bytespider",
         "applebot", "duckduckbot", "embedly", "quora link preview", "whatsapp", "skypeuripreview", "slackbot",
-        "discordbot", "telegrambot", "twitterbot", "linkedinbot", "pinterest", "tumblr", "validator",
+        "discordbot", "telegrambot", "twitterbot", "linkedinbot", "tumblr", "validator",
         "lighthouse", "gtmetrix", "chrome-lighthouse", "mozilla/4.0 (compatible; msie 6.0; windows nt 5.1)",
+        "googleother", "google-inspectiontool", "axios/", "aiohttp", "postmanruntime",
     ]
 
     /// True when `userAgent` is empty or names a crawler or an HTTP library.
@@ -26,7 +27,9 @@ public enum BotDetector {
         guard let lowered = userAgent?.lowercased(), !lowered.isEmpty else { return nil }
 
         if lowered.contains("ipad") || lowered.contains("tablet") { return "tablet" }
-        if lowered.contains("mobi") || lowered.contains("iphone") || lowered.contains("android") { return "mobile" }
+        if lowered.contains("mobi") || lowered.contains("iphone") { return "mobile" }
+        // Android phones send "Android" and "Mobile"; Android tablets (Galaxy Tab, Kindle Fire) leave out "Mobile".
+        if lowered.contains("android") { return "tablet" }
         return "desktop"
     }
 }

@@ -29,6 +29,23 @@ public struct CallEvent: Codable, Sendable, Equatable, Validating {
 
     public var cloudEventType: String { "ringtrail.call.\(status.rawValue)" }
 
+    enum CodingKeys: String, CodingKey {
+        case callId, carrier, to, from, callerLocation, status, durationSeconds, occurredAt
+    }
+
+    /// Writes `from` as null when the caller withheld their number, so consumers see it was absent.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(callId, forKey: .callId)
+        try container.encode(carrier, forKey: .carrier)
+        try container.encode(to, forKey: .to)
+        try container.encode(from, forKey: .from)
+        try container.encodeIfPresent(callerLocation, forKey: .callerLocation)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(durationSeconds, forKey: .durationSeconds)
+        try container.encode(occurredAt, forKey: .occurredAt)
+    }
+
     public func validate() throws(ValidationError) {
         guard Identifier.isValid(callId) else { throw ValidationError("callId must be 1 to 128 id characters") }
         guard E164.isValid(to) else { throw ValidationError("to must be an E.164 number") }

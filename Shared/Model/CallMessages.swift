@@ -63,6 +63,19 @@ public struct CallScreen: Codable, Sendable, Equatable {
         self.candidates = candidates
         self.omittedCandidates = omittedCandidates
     }
+
+    enum CodingKeys: String, CodingKey { case callId, to, from, startedAt, candidates, omittedCandidates }
+
+    /// Writes `from` as null when the caller withheld their number.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(callId, forKey: .callId)
+        try container.encode(to, forKey: .to)
+        try container.encode(from, forKey: .from)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(candidates, forKey: .candidates)
+        try container.encode(omittedCandidates, forKey: .omittedCandidates)
+    }
 }
 
 /// Which session a caller is, or none; published on `calls.matches` keyed by the call id.
@@ -87,6 +100,20 @@ public struct CallMatch: Codable, Sendable, Equatable, Validating {
         self.probability = probability
         self.agentId = agentId
         self.decidedAt = decidedAt
+    }
+
+    enum CodingKeys: String, CodingKey { case callId, sessionId, visitorId, method, probability, agentId, decidedAt }
+
+    /// Writes `sessionId` as null for "none of these", so the decision is explicit.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(callId, forKey: .callId)
+        try container.encode(sessionId, forKey: .sessionId)
+        try container.encodeIfPresent(visitorId, forKey: .visitorId)
+        try container.encode(method, forKey: .method)
+        try container.encodeIfPresent(probability, forKey: .probability)
+        try container.encodeIfPresent(agentId, forKey: .agentId)
+        try container.encode(decidedAt, forKey: .decidedAt)
     }
 
     public func validate() throws(ValidationError) {

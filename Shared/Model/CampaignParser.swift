@@ -46,7 +46,10 @@ public enum CampaignParser {
     }
 
     private static func parameters(of url: String) -> [String: String] {
-        guard let items = URLComponents(string: url)?.queryItems else { return [:] }
+        guard var components = URLComponents(string: url) else { return [:] }
+        // Query strings are form-encoded, where "+" stands for a space and a literal plus arrives as "%2B".
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%20")
+        guard let items = components.queryItems else { return [:] }
 
         var result: [String: String] = [:]
         for item in items where result[item.name.lowercased()] == nil {

@@ -32,6 +32,21 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         self.data = data
     }
 
+    /// Decodes the attributes. A missing `datacontenttype` reads as `application/json`: CloudEvents 1.0 makes the
+    /// attribute optional, and its JSON event format treats such data as JSON.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        specversion = try container.decode(String.self, forKey: .specversion)
+        id = try container.decode(String.self, forKey: .id)
+        source = try container.decode(String.self, forKey: .source)
+        type = try container.decode(String.self, forKey: .type)
+        time = try container.decode(String.self, forKey: .time)
+        subject = try container.decodeIfPresent(String.self, forKey: .subject)
+        datacontenttype = try container.decodeIfPresent(String.self, forKey: .datacontenttype) ?? "application/json"
+        advertiserid = try container.decode(String.self, forKey: .advertiserid)
+        data = try container.decode(Payload.self, forKey: .data)
+    }
+
     /// Encodes the event as compact JSON with sorted keys, so equal events give equal bytes.
     public func encoded() -> [UInt8] {
         // Encoding these value types cannot fail: they hold only strings, numbers, arrays and objects.
@@ -142,7 +157,7 @@ public struct ValidationError: Error, CustomStringConvertible, Sendable, Equatab
     private static func name(of type: Any.Type) -> String {
         switch type {
         case is String.Type: "a string"
-        case is Double.Type, is Int.Type, is Int64.Type: "a number"
+        case is any BinaryInteger.Type, is any BinaryFloatingPoint.Type: "a number"
         case is Bool.Type: "a boolean"
         default: "\(type)".contains("Array") ? "an array" : "an object"
         }

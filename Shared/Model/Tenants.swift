@@ -45,6 +45,15 @@ public struct TenantsFile: Codable, Sendable {
         var advertiserIDs = Set<String>()
         var numbers = Set<String>()
         let centerIDs = Set(callCenters.map(\.id))
+        // Each hash authenticates exactly one owner, so a hash listed twice would silently act for the last one.
+        var keyOwners: [String: String] = [:]
+        func claim(_ keys: [APIKeyEntry], for owner: String) throws(ValidationError) {
+            for key in keys {
+                if let previous = keyOwners.updateValue(owner, forKey: key.hash) {
+                    throw ValidationError("\(owner): key hash is already listed for \(previous)")
+                }
+            }
+        }
         for advertiser in advertisers {
             guard Identifier.isValid(advertiser.id), !advertiser.id.contains(":") else {
                 throw ValidationError("advertiser id \"\(advertiser.id)\" must be letters, digits, '-', '_' or '.'")
@@ -53,6 +62,7 @@ public struct TenantsFile: Codable, Sendable {
                 throw ValidationError("advertiser \(advertiser.id) appears twice")
             }
             try advertiser.validate()
+            try claim(advertiser.keys, for: "advertiser \(advertiser.id)")
             for pool in advertiser.pools {
                 for number in pool.numbers where !numbers.insert(number).inserted {
                     throw ValidationError("number \(number) belongs to more than one pool")
@@ -62,11 +72,16 @@ public struct TenantsFile: Codable, Sendable {
                 throw ValidationError("advertiser \(advertiser.id) lists call center \(center), which is not declared")
             }
         }
+        var seenCenterIDs = Set<String>()
         for center in callCenters {
             guard Identifier.isValid(center.id) else {
                 throw ValidationError("call center id \"\(center.id)\" is invalid")
             }
+            guard seenCenterIDs.insert(center.id).inserted else {
+                throw ValidationError("call center \(center.id) appears twice")
+            }
             for key in center.keys { try key.validate(owner: "call center \(center.id)") }
+            try claim(center.keys, for: "call center \(center.id)")
         }
     }
 
@@ -159,9 +174,10 @@ public struct APIKeyEntry: Codable, Sendable {
     }
 
     func validate(owner: String) throws(ValidationError) {
-        let hex = hash.dropFirst("sha256:".count)
-        guard hash.hasPrefix("sha256:"), hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
-        else {
+        // ASCII only: `Character.isHexDigit` also accepts full-width digits and letters, which no SHA-256 hex has.
+        let hex = hash.utf8.dropFirst("sha256:".utf8.count)
+        let isLowerHex = { (byte: UInt8) in (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) }
+        guard hash.hasPrefix("sha256:"), hex.count == 64, hex.allSatisfy(isLowerHex) else {
             throw ValidationError("\(owner): key hash must be \"sha256:\" and 64 lower-case hex digits")
         }
         guard !scopes.isEmpty else { throw ValidationError("\(owner): a key needs at least one scope") }
@@ -256,6 +272,14 @@ public struct AutoMatch: Codable, Sendable {
     public init(minProbability: Double = 0.9, minMargin: Double = 0.5) {
         self.minProbability = minProbability
         self.minMargin = minMargin
+    }
+
+    enum CodingKeys: String, CodingKey { case minProbability, minMargin }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        minProbability = try container.decodeIfPresent(Double.self, forKey: .minProbability) ?? 0.9
+        minMargin = try container.decodeIfPresent(Double.self, forKey: .minMargin) ?? 0.5
     }
 }
 

@@ -4,9 +4,12 @@ import Foundation
 ///
 /// Parsing accepts any RFC 3339 date-time: fractional seconds of any length or none, `Z` or a numeric offset.
 public enum Timestamp {
-    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, dropping digits below the millisecond.
     public static func format(_ date: Date) -> String {
-        format(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+        // `Date` stores seconds as a Double, so a date made from whole milliseconds can read back as x.999…;
+        // rounding to the microsecond first keeps such a date on its millisecond before flooring.
+        let microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        return format(milliseconds: floorDivide(microseconds, 1000))
     }
 
     /// Formats milliseconds since the Unix epoch.

@@ -1,0 +1,132 @@
+import Foundation
+import Model
+import RedisKit
+import Store
+import Testing
+
+/// The leasing rules, run against the real Redis through the same Lua scripts the number-pool uses.
+@Suite(.timeLimit(.minutes(1)))
+struct LeaseRulesTests {
+    let store: LeaseStore
+    let advertiser: Advertiser
+
+    init() async throws {
+        guard let url = ProcessInfo.processInfo.environment["RINGTRAIL_TEST_REDIS_URL"] else {
+            throw TestStackError("RINGTRAIL_TEST_REDIS_URL is not set: run the tests with `make test`, which starts Redis")
+        }
+        let redis = try RedisClient(url: url, connectionCount: 2)
+        store = LeaseStore(redis: redis, keys: RedisKeys(prefix: "rt:lease-test-\(UUID().uuidString.prefix(8)):"))
+        advertiser = Advertiser(id: "acme", keys: [], pools: [])
+    }
+
+    func makePool(_ numbers: [String], leaseSeconds: Double = 60, exhaustion: Pool.Exhaustion = .recycle,
+                  fallback: String? = "+15555550199") async throws -> Pool {
+        let pool = Pool(id: "p\(UUID().uuidString.prefix(6))", numbers: numbers, leaseSeconds: leaseSeconds,
+                        exhaustion: exhaustion, fallbackNumber: fallback)
+        try await store.sync(advertiser: advertiser.id, pool: pool)
+        return pool
+    }
+
+    func grant(_ pool: Pool, _ session: String, visitor: String? = nil) async throws -> LeaseGrant {
+        try await store.grant(advertiser: advertiser, pool: pool, session: session, visitor: visitor,
+                              lookbackSeconds: 3600)
+    }
+
+    @Test func sessionAskingAgainKeepsItsNumber() async throws {
+        let pool = try await makePool(["+15555550100", "+15555550101"])
+        let first = try await grant(pool, "s-1")
+        let again = try await grant(pool, "s-1")
+        #expect(first.status == .granted)
+        #expect(again.status == .renewed)
+        #expect(again.number == first.number)
+        #expect(again.from == first.from)
+        #expect((again.until ?? 0) >= (first.until ?? 0))
+    }
+
+    @Test func longestIdleNumberIsGrantedFirst() async throws {
+        let pool = try await makePool(["+15555550100", "+15555550101", "+15555550102"], leaseSeconds: 0.2)
+        let a = try await grant(pool, "s-a")
+        try await Task.sleep(for: .milliseconds(30))
+        let b = try await grant(pool, "s-b")
+        let c = try await grant(pool, "s-c")
+        #expect(Set([a.number, b.number, c.number]).count == 3)
+        try await Task.sleep(for: .milliseconds(400))
+        // All three expired; a's number has been free the longest.
+        let next = try await grant(pool, "s-d")
+        #expect(next.status == .granted)
+        #expect(next.number == a.number)
+    }
+
+    @Test func returningVisitorGetsPreviousNumberWhenFree() async throws {
+        let pool = try await makePool(["+15555550100", "+15555550101", "+15555550102"], leaseSeconds: 0.2)
+        _ = try await grant(pool, "s-other-1")
+        let first = try await grant(pool, "s-1", visitor: "v-returning")
+        _ = try await grant(pool, "s-other-2")
+        try await Task.sleep(for: .milliseconds(350))
+        let second = try await grant(pool, "s-2", visitor: "v-returning")
+        #expect(second.status == .granted)
+        #expect(second.number == first.number)
+    }
+
+    @Test func exhaustedPoolRecyclesWithHistoryOfBoth() async throws {
+        let pool = try await makePool(["+15555550100"])
+        let first = try await grant(pool, "s-1")
+        let second = try await grant(pool, "s-2")
+        #expect(first.status == .granted)
+        #expect(second.status == .recycled)
+        #expect(second.number == first.number)
+        let history = try await store.history(advertiser: advertiser.id, pool: pool.id, number: "+15555550100", since: 0)
+        #expect(Set(history.map(\.sessionId)) == ["s-1", "s-2"])
+        let stats = try await store.stats(advertiser: advertiser.id, pool: pool)
+        #expect(stats.granted == 1)
+        #expect(stats.recycled == 1)
+        #expect(stats.leased == 1)
+        #expect(stats.free == 0)
+    }
+
+    @Test func exhaustedFallbackPoolAnswersFallbackNumber() async throws {
+        let pool = try await makePool(["+15555550100"], exhaustion: .fallback, fallback: "+15555550199")
+        _ = try await grant(pool, "s-1")
+        let second = try await grant(pool, "s-2")
+        #expect(second.status == .fallback)
+        #expect(second.number == "+15555550199")
+        #expect(second.until == nil)
+        let stats = try await store.stats(advertiser: advertiser.id, pool: pool)
+        #expect(stats.fallback == 1)
+    }
+
+    @Test func leaseExpiresWithoutActivity() async throws {
+        let pool = try await makePool(["+15555550100"], leaseSeconds: 0.15)
+        let first = try await grant(pool, "s-1")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1") == nil)
+        let second = try await grant(pool, "s-2")
+        #expect(second.status == .granted)
+        #expect(second.number == first.number)
+    }
+
+    @Test func activityRenewalExtendsLeaseAndHistory() async throws {
+        let pool = try await makePool(["+15555550100"], leaseSeconds: 0.3)
+        let first = try await grant(pool, "s-1", visitor: "v-1")
+        try await Task.sleep(for: .milliseconds(200))
+        let renewed = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1"))
+        #expect(renewed.number == first.number)
+        #expect(renewed.record.visitorId == "v-1")
+        #expect(renewed.record.until > (first.until ?? 0))
+        try await Task.sleep(for: .milliseconds(200))
+        // Without the renewal the lease would have ended by now.
+        let other = try await grant(pool, "s-2")
+        #expect(other.status == .recycled)
+        let history = try await store.history(advertiser: advertiser.id, pool: pool.id, number: "+15555550100", since: 0)
+        #expect(history.first { $0.sessionId == "s-1" }?.until == renewed.record.until)
+    }
+
+    @Test func removedNumberIsNoLongerGranted() async throws {
+        var pool = try await makePool(["+15555550100", "+15555550101"])
+        pool.numbers = ["+15555550101"]
+        #expect(try await store.sync(advertiser: advertiser.id, pool: pool) == 1)
+        for index in 0..<3 {
+            #expect(try await grant(pool, "s-\(index)").number == "+15555550101")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Model
+import Store
+import Testing
+
+/// `SessionStore.timestamp(of:receivedAt:)`: Segment's correction of the client clock,
+/// `receivedAt - (sentAt - timestamp)`.
+@Suite(.timeLimit(.minutes(1)))
+struct ClockSkewTests {
+    /// 2026-05-17T10:05:03.000Z, when the server received the batch.
+    static let serverTime: Int64 = 1_779_012_303_000
+
+    static func event(timestamp: String?, sentAt: String? = nil, receivedAt: String? = nil) -> WebEvent {
+        var event = WebEvent(type: .page, messageId: "m-1", anonymousId: "v-1", sessionId: "s-1", timestamp: timestamp)
+        event.sentAt = sentAt
+        event.receivedAt = receivedAt
+        return event
+    }
+
+    static func corrected(_ event: WebEvent) -> String {
+        Timestamp.format(milliseconds: SessionStore.timestamp(of: event, receivedAt: serverTime))
+    }
+
+    @Test
+    func clientClockAheadIsCorrected() {
+        // The client's clock runs one hour ahead; the event happened 5 s before the batch was sent.
+        let event = Self.event(timestamp: "2026-05-17T11:04:58.000Z", sentAt: "2026-05-17T11:05:03.000Z")
+        #expect(Self.corrected(event) == "2026-05-17T10:04:58.000Z")
+    }
+
+    @Test
+    func clientClockBehindIsCorrected() {
+        // The client's clock runs 3 min 20.5 s behind; the event happened 2 s before sending.
+        let event = Self.event(timestamp: "2026-05-17T10:01:40.500Z", sentAt: "2026-05-17T10:01:42.500Z")
+        #expect(Self.corrected(event) == "2026-05-17T10:05:01.000Z")
+    }
+
+    @Test
+    func clientClockInOtherZoneIsCorrected() {
+        let event = Self.event(timestamp: "2026-05-17T12:04:00.000+02:00", sentAt: "2026-05-17T12:05:00.000+02:00")
+        #expect(Self.corrected(event) == "2026-05-17T10:04:03.000Z")
+    }
+
+    @Test
+    func correctClockKeepsTimeAfterTransit() {
+        // A correct clock: sent at 10:05:02.750 and received 250 ms later, so the event shifts by the transit time.
+        let event = Self.event(timestamp: "2026-05-17T10:04:30.000Z", sentAt: "2026-05-17T10:05:02.750Z")
+        #expect(Self.corrected(event) == "2026-05-17T10:04:30.250Z")
+    }
+
+    @Test
+    func recordedReceivedAtTakesPrecedence() {
+        let event = Self.event(timestamp: "2026-05-17T11:04:58.000Z", sentAt: "2026-05-17T11:05:03.000Z",
+                               receivedAt: "2026-05-17T09:00:10.000Z")
+        #expect(Self.corrected(event) == "2026-05-17T09:00:05.000Z")
+    }
+
+    @Test
+    func timestampWithoutSentAtIsUsedAsIs() {
+        let event = Self.event(timestamp: "2026-05-17T09:59:00.000Z")
+        #expect(Self.corrected(event) == "2026-05-17T09:59:00.000Z")
+    }
+
+    @Test
+    func invalidSentAtLeavesTimestampUncorrected() {
+        let event = Self.event(timestamp: "2026-05-17T09:59:00.000Z", sentAt: "soon")
+        #expect(Self.corrected(event) == "2026-05-17T09:59:00.000Z")
+    }
+
+    @Test(arguments: [nil, "", "yesterday", "2026-02-30T10:00:00Z"])
+    func missingOrInvalidTimestampUsesReceivedTime(timestamp: String?) {
+        let event = Self.event(timestamp: timestamp, sentAt: "2026-05-17T11:05:03.000Z")
+        #expect(SessionStore.timestamp(of: event, receivedAt: Self.serverTime) == Self.serverTime)
+
+        var recorded = event
+        recorded.receivedAt = "2026-05-17T09:00:00.000Z"
+        #expect(Self.corrected(recorded) == "2026-05-17T09:00:00.000Z")
+    }
+
+    @Test
+    func invalidRecordedReceivedAtFallsBackToServerTime() {
+        let event = Self.event(timestamp: "2026-05-17T11:04:58.000Z", sentAt: "2026-05-17T11:05:03.000Z",
+                               receivedAt: "later")
+        #expect(Self.corrected(event) == "2026-05-17T10:04:58.000Z")
+    }
+}
