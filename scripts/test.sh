@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export RUN_DIR=.run/test BUILD_DIR=.build/debug
-export RINGTRAIL_REDIS_URL=redis://127.0.0.1:6390/0
-export RINGTRAIL_KAFKA_BROKERS=127.0.0.1:9190
+export RUN_DIR=.run/test-${TEST_REDIS_PORT:-6390} BUILD_DIR=.build/debug
+# TEST_REDIS_PORT and TEST_KAFKA_PORT move the servers, for two test runs on one machine.
+export RINGTRAIL_REDIS_URL=redis://127.0.0.1:${TEST_REDIS_PORT:-6390}/0
+export RINGTRAIL_KAFKA_BROKERS=127.0.0.1:${TEST_KAFKA_PORT:-9190}
 
 swift build
 cleanup() { scripts/stack.sh infra-down >/dev/null 2>&1 || true; }
