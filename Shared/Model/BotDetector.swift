@@ -18,7 +18,8 @@ public enum BotDetector {
     public static func isBot(userAgent: String?) -> Bool {
         guard let userAgent, !userAgent.isEmpty, userAgent != "-" else { return true }
 
-        let lowered = userAgent.lowercased()
+        // "bot" is also part of the CUBOT phone brand, whose browsers are people.
+        let lowered = userAgent.lowercased().replacingOccurrences(of: "cubot", with: "")
         return fragments.contains { lowered.contains($0) }
     }
 

@@ -32,8 +32,8 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         self.data = data
     }
 
-    /// Decodes the attributes. A missing `datacontenttype` reads as `application/json`: CloudEvents 1.0 makes the
-    /// attribute optional, and its JSON event format treats such data as JSON.
+    /// Decodes the attributes. A missing `datacontenttype` reads as `application/json`, because CloudEvents 1.0 makes
+    /// the attribute optional and its JSON event format treats such data as JSON.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         specversion = try container.decode(String.self, forKey: .specversion)
@@ -49,7 +49,7 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
 
     /// Encodes the event as compact JSON with sorted keys, so equal events give equal bytes.
     public func encoded() -> [UInt8] {
-        // Encoding these value types cannot fail: they hold only strings, numbers, arrays and objects.
+        // JSONEncoder fails only on a non-finite Double (NaN or infinity), and the result is then empty.
         (try? CloudEvent.encoder.encode(self)).map(Array.init) ?? []
     }
 

@@ -148,11 +148,12 @@ struct ComposeFileTests {
         let path = SourceFacts.packageRoot.appendingPathComponent(Self.tenantsExample).path
         let file = try TenantsFile.load(path: path)
         #expect(!file.advertisers.isEmpty)
-        #expect(file.advertisers.allSatisfy { !$0.keys.isEmpty && !$0.pools.isEmpty })
+        #expect(file.advertisers.allSatisfy { !$0.keys.isEmpty }, "an example advertiser has no key")
+        #expect(file.advertisers.allSatisfy { !$0.pools.isEmpty }, "an example advertiser has no pool")
     }
 
-    /// Every example key that compose/README.md hands out must open the tenants example, and every hash in the
-    /// example must belong to a documented key, so that nobody is left with a key they cannot look up.
+    /// Every example key that compose/README.md lists must hash to a key of the tenants example, and every hash in
+    /// the example must belong to a listed key, so that the README and the file cannot drift apart.
     @Test
     func readmeKeysMatchTenantsHashes() throws {
         let root = SourceFacts.packageRoot
@@ -262,7 +263,7 @@ enum SourceFacts {
         .deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// The `defaultPort:` argument in `Services/<name>/main.swift`.
+    /// Returns the `defaultPort:` argument in `Services/<name>/main.swift`.
     static func defaultPort(of service: String) throws -> Int {
         let path = packageRoot.appendingPathComponent("Services/\(service)/main.swift")
         let source = try String(contentsOf: path, encoding: .utf8)
@@ -272,7 +273,8 @@ enum SourceFacts {
         return port
     }
 
-    /// The `"RINGTRAIL_…"` string literals in ServiceConfiguration.swift: every variable the services read.
+    /// Returns the `"RINGTRAIL_…"` string literals in ServiceConfiguration.swift, which are the variables the
+    /// services read.
     static func configurationVariables() throws -> Set<String> {
         let path = packageRoot.appendingPathComponent("Shared/ServiceKit/ServiceConfiguration.swift")
         let source = try String(contentsOf: path, encoding: .utf8)
@@ -411,14 +413,15 @@ struct ComposeService {
         dependencyConditions = conditions
     }
 
-    /// A sequence of strings, or one string, which compose splits like a shell would.
+    /// Reads a sequence of strings, or one string split at spaces. Compose splits a string command like a shell
+    /// would, but the commands in this file are sequences, so splitting at spaces is enough here.
     private static func strings(_ value: YAMLValue?) -> [String] {
         if let items = value?.items { return items.compactMap(\.string) }
         if let text = value?.string { return text.split(separator: " ").map(String.init) }
         return []
     }
 
-    /// A mapping of names to values, or a sequence of `NAME=value` strings.
+    /// Reads a mapping of names to values, or a sequence of `NAME=value` strings.
     private static func environment(_ value: YAMLValue?, service: String) throws -> [String: String] {
         guard let value else { return [:] }
         if let entries = value.entries { return entries.mapValues { $0.string ?? "" } }
@@ -431,7 +434,7 @@ struct ComposeService {
         return result
     }
 
-    /// `[host_ip:][published:]target[/protocol]` as 1.x prints it, or the long mapping that 2.x prints.
+    /// Reads `[host_ip:][published:]target[/protocol]` as 1.x prints it, or the long mapping that 2.x prints.
     private static func port(_ value: YAMLValue, service: String) throws -> Port {
         if let entries = value.entries {
             guard let target = entries["target"]?.string else {
@@ -450,7 +453,7 @@ struct ComposeService {
         }
     }
 
-    /// `source:target[:mode]` as 1.x prints it, or the long mapping that 2.x prints.
+    /// Reads `source:target[:mode]` as 1.x prints it, or the long mapping that 2.x prints.
     private static func mount(_ value: YAMLValue, service: String) throws -> Mount {
         if let entries = value.entries {
             guard let source = entries["source"]?.string, let target = entries["target"]?.string else {
@@ -493,8 +496,8 @@ enum YAMLValue: Sendable, Equatable {
 
 /// A reader for the block-style YAML that `docker-compose config` prints (PyYAML in 1.x, go-yaml in 2.x).
 ///
-/// It reads nested block mappings and sequences, including sequences at the same indentation as their key;
-/// plain, single-quoted and double-quoted scalars, also when they continue on more-indented lines; and the empty
+/// It reads nested block mappings and sequences, also sequences at the same indentation as their key. It reads
+/// plain, single-quoted and double-quoted scalars, also when they continue on more-indented lines, and the empty
 /// collections `{}` and `[]`. Anything else (anchors, aliases, tags, block scalars, other flow collections,
 /// comments after a value) throws, so that the suite fails instead of checking a misread value.
 struct YAMLSubsetParser {
@@ -552,8 +555,8 @@ struct YAMLSubsetParser {
             let item = String(line.text.dropFirst().drop { $0 == " " })
             let startsBlock = try !item.isEmpty && (Self.isSequenceItem(item) || splitKey(line, text: item) != nil)
             if startsBlock {
-                // A block that starts on the dash's line: read it as if it began on a line of its own, indented
-                // to the column after the dash.
+                // Reads a block that starts on the dash's line as if it began on a line of its own, indented to
+                // the column after the dash.
                 lines[index] = Line(number: line.number, indent: indent + line.text.count - item.count, text: item)
                 items.append(try parseBlock(indent: lines[index].indent))
             } else {
@@ -590,7 +593,7 @@ struct YAMLSubsetParser {
         return .scalar("")
     }
 
-    /// Splits `key: value` or `key:`; returns nil when `text` is not a mapping entry.
+    /// Splits `key: value` or `key:`, or returns nil when `text` is not a mapping entry.
     private func splitKey(_ line: Line, text: String? = nil) throws -> (key: String, rest: String)? {
         let text = text ?? line.text
         if text.hasPrefix("'") || text.hasPrefix("\"") {
@@ -606,7 +609,7 @@ struct YAMLSubsetParser {
         return nil
     }
 
-    /// A scalar from its first line and continuation lines, which YAML folds into one line joined by spaces.
+    /// Builds a scalar from its first line and continuation lines, which YAML folds into one line joined by spaces.
     private func scalar(_ lines: [String], at line: Line) throws -> YAMLValue {
         let first = lines[0]
         if lines.count == 1, first == "{}" { return .mapping([:]) }

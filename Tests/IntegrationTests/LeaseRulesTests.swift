@@ -106,14 +106,14 @@ struct LeaseRulesTests {
     }
 
     @Test func activityRenewalExtendsLeaseAndHistory() async throws {
-        let pool = try await makePool(["+15555550100"], leaseSeconds: 0.3)
+        let pool = try await makePool(["+15555550100"], leaseSeconds: 1.0)
         let first = try await grant(pool, "s-1", visitor: "v-1")
-        try await Task.sleep(for: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(500))
         let renewed = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1"))
         #expect(renewed.number == first.number)
         #expect(renewed.record.visitorId == "v-1")
         #expect(renewed.record.until > (first.until ?? 0))
-        try await Task.sleep(for: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(700))
         // Without the renewal the lease would have ended by now.
         let other = try await grant(pool, "s-2")
         #expect(other.status == .recycled)

@@ -17,6 +17,8 @@ final class TestStack: Sendable {
     static let otherAdvertiser = "globex"
     static let numbers = ["+15555550100", "+15555550101", "+15555550102"]
     static let otherNumbers = ["+15555550200"]
+    /// A pool of 20 numbers with half-second leases, for the concurrency test.
+    static let stressNumbers = (0..<20).map { String(format: "+1555555%04d", 300 + $0) }
 
     let redisURL: String
     let brokers: String
@@ -115,7 +117,9 @@ final class TestStack: Sendable {
             id: advertiser,
             keys: [key("web", [.web]), key("read", [.read]), key("admin", [.admin]), key("agent", [.agent])],
             pools: [Pool(id: "main", numbers: numbers, leaseSeconds: 60, exhaustion: .recycle,
-                         fallbackNumber: "+15555550199", forwardTo: "+15555550111")],
+                         fallbackNumber: "+15555550199", forwardTo: "+15555550111"),
+                    Pool(id: "stress", numbers: stressNumbers, leaseSeconds: 0.5, exhaustion: .recycle,
+                         fallbackNumber: "+15555550399")],
             carriers: Carriers(twilio: .init(authToken: twilioToken)),
             callCenters: ["cc-east"]
         )
@@ -285,6 +289,24 @@ actor TopicReader {
             }
             guard ContinuousClock.now < deadline else { return nil }
             seen += await consumer.poll(maxCount: 500, timeout: .milliseconds(200))
+        }
+    }
+
+    /// Every message of `topic` polled so far and until the topic stays quiet for two seconds after the first
+    /// message (or a minute passes), decoded.
+    func all<Payload: Codable & Sendable>(_ type: Payload.Type, topic: String) async -> AsyncStream<CloudEvent<Payload>> {
+        var quietSince: ContinuousClock.Instant?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let batch = await consumer.poll(maxCount: 5000, timeout: .milliseconds(200))
+            seen += batch
+            if !batch.isEmpty || (quietSince == nil && !seen.isEmpty) { quietSince = ContinuousClock.now }
+            if let quietSince, ContinuousClock.now - quietSince > .seconds(2) { break }
+        }
+        let events = seen.filter { $0.topic == topic }.compactMap { try? CloudEvent<Payload>.decode($0.value ?? []) }
+        return AsyncStream { continuation in
+            for event in events { continuation.yield(event) }
+            continuation.finish()
         }
     }
 

@@ -154,7 +154,7 @@ struct WholeFlowTests {
         let after = try await HTTP.send("GET", stack.url("call-router", "/v1/calls/\(callId)"), key: stack.keys["agent"])
         let match = after.json?["match"] as? [String: Any]
         #expect(match?["method"] as? String == "agent")
-        #expect(match?["sessionId"] == nil)
+        #expect(match?["sessionId"] is NSNull)
 
         let notCandidate = try await HTTP.send("POST", url, key: stack.keys["agent"],
                                                json: ["sessionId": "s-never-seen", "agentId": "a-1"])

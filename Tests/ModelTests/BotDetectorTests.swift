@@ -113,7 +113,7 @@ struct BotDetectorTests {
         "Python/3.11 aiohttp/3.9.3",
         "PostmanRuntime/7.37.3",
     ])
-    func isBotRecognizesOtherCrawlersAndLibraries(userAgent: String) {
+    func isBotRecognizesLessKnownClients(userAgent: String) {
         #expect(BotDetector.isBot(userAgent: userAgent))
     }
 
@@ -141,7 +141,7 @@ struct BotDetectorTests {
     }
 
     @Test
-    func isBotAcceptsPhoneModelContainingBot() {
+    func isBotAcceptsCubotPhone() {
         #expect(!BotDetector.isBot(userAgent: Self.cubotPhone))
     }
 
@@ -167,7 +167,7 @@ struct BotDetectorTests {
         #expect(BotDetector.device(userAgent: userAgent) == expected)
     }
 
-    /// Android tablets send "Android" without "Mobile"; phones send both.
+    /// Android tablets send "Android" without "Mobile", while phones send both.
     @Test(arguments: [BotDetectorTests.samsungTablet, BotDetectorTests.chromeGalaxyTab, BotDetectorTests.silkKindleFire])
     func deviceClassifiesAndroidTablets(userAgent: String) {
         #expect(BotDetector.device(userAgent: userAgent) == "tablet")

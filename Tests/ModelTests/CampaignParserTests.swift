@@ -75,7 +75,7 @@ struct CampaignParserTests {
         #expect(campaign.source == "x")
     }
 
-    /// Query strings are `application/x-www-form-urlencoded`, where `+` is a space; a literal plus arrives as `%2B`.
+    /// Query strings are `application/x-www-form-urlencoded`, where `+` is a space and a literal plus arrives as `%2B`.
     @Test
     func campaignDecodesPlusAsSpace() {
         let campaign = CampaignParser.campaign(fromURL: "https://example.com/?utm_campaign=spring+sale&utm_term=a%2Bb")

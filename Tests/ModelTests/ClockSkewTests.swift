@@ -2,8 +2,8 @@ import Model
 import Store
 import Testing
 
-/// `SessionStore.timestamp(of:receivedAt:)`: Segment's correction of the client clock,
-/// `receivedAt - (sentAt - timestamp)`.
+/// Segment's correction of the client clock, `receivedAt - (sentAt - timestamp)`, in
+/// `SessionStore.timestamp(of:receivedAt:)`.
 @Suite(.timeLimit(.minutes(1)))
 struct ClockSkewTests {
     /// 2026-05-17T10:05:03.000Z, when the server received the batch.
@@ -22,14 +22,14 @@ struct ClockSkewTests {
 
     @Test
     func clientClockAheadIsCorrected() {
-        // The client's clock runs one hour ahead; the event happened 5 s before the batch was sent.
+        // The client's clock runs one hour ahead, and the event happened 5 s before the batch was sent.
         let event = Self.event(timestamp: "2026-05-17T11:04:58.000Z", sentAt: "2026-05-17T11:05:03.000Z")
         #expect(Self.corrected(event) == "2026-05-17T10:04:58.000Z")
     }
 
     @Test
     func clientClockBehindIsCorrected() {
-        // The client's clock runs 3 min 20.5 s behind; the event happened 2 s before sending.
+        // The client's clock runs 3 min 20.5 s behind, and the event happened 2 s before sending.
         let event = Self.event(timestamp: "2026-05-17T10:01:40.500Z", sentAt: "2026-05-17T10:01:42.500Z")
         #expect(Self.corrected(event) == "2026-05-17T10:05:01.000Z")
     }
@@ -41,8 +41,8 @@ struct ClockSkewTests {
     }
 
     @Test
-    func correctClockKeepsTimeAfterTransit() {
-        // A correct clock: sent at 10:05:02.750 and received 250 ms later, so the event shifts by the transit time.
+    func correctClockShiftsByTransitTime() {
+        // With a correct clock, the batch left at 10:05:02.750 and arrived 250 ms later, so the event shifts by 250 ms.
         let event = Self.event(timestamp: "2026-05-17T10:04:30.000Z", sentAt: "2026-05-17T10:05:02.750Z")
         #expect(Self.corrected(event) == "2026-05-17T10:04:30.250Z")
     }
@@ -67,7 +67,7 @@ struct ClockSkewTests {
     }
 
     @Test(arguments: [nil, "", "yesterday", "2026-02-30T10:00:00Z"])
-    func missingOrInvalidTimestampUsesReceivedTime(timestamp: String?) {
+    func badTimestampUsesReceivedTime(timestamp: String?) {
         let event = Self.event(timestamp: timestamp, sentAt: "2026-05-17T11:05:03.000Z")
         #expect(SessionStore.timestamp(of: event, receivedAt: Self.serverTime) == Self.serverTime)
 
@@ -77,7 +77,7 @@ struct ClockSkewTests {
     }
 
     @Test
-    func invalidRecordedReceivedAtFallsBackToServerTime() {
+    func invalidReceivedAtUsesServerTime() {
         let event = Self.event(timestamp: "2026-05-17T11:04:58.000Z", sentAt: "2026-05-17T11:05:03.000Z",
                                receivedAt: "later")
         #expect(Self.corrected(event) == "2026-05-17T10:04:58.000Z")

@@ -59,7 +59,7 @@ struct CloudEventTests {
         "message":"{}","encoding":"utf-8","service":"attribution-worker"}
         """
 
-    /// A structured-mode event with default attributes; `changes` replaces raw JSON values, and nil removes one.
+    /// Builds a structured-mode event with default attributes. `changes` replaces raw JSON values, and nil removes one.
     static func envelope(type: String, data: String, _ changes: [String: String?] = [:]) -> [UInt8] {
         var fields: [String: String] = [
             "specversion": #""1.0""#,
@@ -77,7 +77,7 @@ struct CloudEventTests {
         return Array(("{" + members.joined(separator: ",") + "}").utf8)
     }
 
-    /// The reason `decode` rejects `bytes` with, or nil when it accepts them.
+    /// Returns the reason `decode` rejects `bytes` with, or nil when it accepts them.
     static func rejection<Payload: Codable & Sendable>(
         _ bytes: [UInt8],
         as payload: Payload.Type,
@@ -255,17 +255,17 @@ struct CloudEventTests {
     // MARK: - Envelope rejections
 
     @Test(arguments: ["not json", "", "{", "{\"id\":", "[1, 2", "\u{FEFF}{]"])
-    func decodeRejectsTextThatIsNotJSON(text: String) {
+    func decodeRejectsNonJSONText(text: String) {
         #expect(Self.rejection(Array(text.utf8), as: CallOutcome.self) == "not valid JSON")
     }
 
     @Test
-    func decodeRejectsBytesThatAreNotUTF8() {
+    func decodeRejectsNonUTF8Bytes() {
         #expect(Self.rejection([0xff, 0xfe, 0x00, 0x7b], as: CallOutcome.self) == "not valid JSON")
     }
 
     @Test
-    func decodeRejectsDocumentThatIsNotObject() {
+    func decodeRejectsNonObjectDocument() {
         let reason = Self.rejection(Array("[1, 2]".utf8), as: CallOutcome.self)
         #expect(reason == "the document has the wrong type, expected an object")
     }
@@ -327,7 +327,7 @@ struct CloudEventTests {
     }
 
     @Test
-    func decodeAcceptsAnyTypeWithoutExpectedTypes() {
+    func decodeAcceptsAnyTypeByDefault() {
         let bytes = Self.envelope(type: "com.example.other", data: Self.callOutcome)
         #expect(Self.rejection(bytes, as: CallOutcome.self) == nil)
     }
@@ -444,14 +444,14 @@ struct CloudEventTests {
 
     @Test(arguments: ["5555550101", "15555550101", "+05555550101", "+1555", "+1555555010123456", "+1 555 555 0101",
                       "tel:+15555550101", ""])
-    func callEventRejectsCalledNumberThatIsNotE164(number: String) {
+    func callEventRejectsNonE164CalledNumber(number: String) {
         let data = Self.callStarted.replacingOccurrences(of: #""+15555550101""#, with: "\"\(number)\"")
         let reason = Self.rejection(Self.envelope(type: EventType.callStarted, data: data), as: CallEvent.self)
         #expect(reason == "to must be an E.164 number")
     }
 
     @Test(arguments: ["anonymous", "5555550142", "+0123456789", "+1-555-555-0142"])
-    func callEventRejectsCallerNumberThatIsNotE164(number: String) {
+    func callEventRejectsNonE164CallerNumber(number: String) {
         let data = Self.callStarted.replacingOccurrences(of: #""+15555550142""#, with: "\"\(number)\"")
         let reason = Self.rejection(Self.envelope(type: EventType.callStarted, data: data), as: CallEvent.self)
         #expect(reason == "from must be an E.164 number or null")
@@ -514,7 +514,7 @@ struct CloudEventTests {
     }
 
     @Test(arguments: ["javascript:alert(1)", "ftp://example.com/", "example.com/pricing", "/pricing"])
-    func webEventRejectsPageURLThatIsNotHTTP(url: String) {
+    func webEventRejectsNonHTTPPageURL(url: String) {
         let data = Self.page.replacingOccurrences(
             of: "https://example.com/pricing?utm_source=google&gclid=abc", with: url)
         let reason = Self.rejection(Self.envelope(type: "ringtrail.web.page", data: data), as: WebEvent.self)

@@ -361,7 +361,7 @@ struct HTTPServerTests {
         let port = server.boundPort
 
         async let slow = send(port, "GET", "/slow")
-        try await Task.sleep(for: .milliseconds(100))
+        try await gate.untilWaiting()
         async let stopped = offPool { server.shutdown() }
         try await Task.sleep(for: .milliseconds(100))
         gate.open()
@@ -393,7 +393,7 @@ struct HTTPServerTests {
         try server.start()
 
         async let stuck = send(server.boundPort, "GET", "/stuck")
-        try await Task.sleep(for: .milliseconds(100))
+        try await gate.untilWaiting()
         let finishedInTime = try await offPool { server.shutdown() }
         #expect(!finishedInTime)
 
@@ -512,6 +512,15 @@ private final class Gate: Sendable {
     private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     var isOpen: Bool { state.withLock { $0.isOpen } }
+
+    /// The number of handlers waiting at the gate.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Polls until `count` handlers wait at the gate, so a test acts only once its request is in flight.
+    func untilWaiting(_ count: Int = 1) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while waiting < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    }
 
     func open() {
         let waiters = state.withLock { state in

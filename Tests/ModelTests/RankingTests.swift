@@ -22,7 +22,7 @@ struct RankingTests {
                   visitorsKnownByNumber: knownVisitors)
     }
 
-    /// A session that held the number from `leaseFrom` to `leaseUntil`, both relative to the call.
+    /// Builds a session that held the number from `leaseFrom` to `leaseUntil`, both relative to the call.
     static func session(
         _ id: String,
         visitor: String? = nil,
@@ -49,7 +49,7 @@ struct RankingTests {
         Ranking.rank(call: call, candidates: candidates, settings: settings, thresholds: AutoMatch())
     }
 
-    /// Checks what holds for every ranked list: probabilities in [0, 1] that sum to at most 1, best score first.
+    /// Checks the invariants of every ranked list: probabilities in [0, 1] that sum to at most 1, best score first.
     static func expectWellFormed(_ ranked: RankedCall, sourceLocation: SourceLocation = #_sourceLocation) {
         let probabilities = ranked.candidates.map(\.probability)
         #expect(probabilities.allSatisfy { (0...1).contains($0) }, sourceLocation: sourceLocation)
@@ -81,7 +81,7 @@ struct RankingTests {
 
     /// A number typed in this very session is stronger evidence than an association with the visitor.
     @Test
-    func callerNumberPrefersFormPhoneOverKnownVisitor() throws {
+    func callerNumberPrefersFormPhone() throws {
         let facts = Self.session("s-1", visitor: "v-known", leaseFrom: -Self.minutes(75), leaseUntil: -Self.minutes(60),
                                  formPhones: [Self.caller])
         let both = try #require(Ranking.callerNumber(facts, call: Self.call(knownVisitors: ["v-known"])))
@@ -92,7 +92,7 @@ struct RankingTests {
     }
 
     @Test
-    func callerNumberIgnoresOtherNumbersAndVisitors() {
+    func callerNumberIgnoresOtherNumbers() {
         let facts = Self.session("s-1", visitor: "v-1", leaseFrom: 0, leaseUntil: 0, formPhones: ["+15555550199"])
         #expect(Ranking.callerNumber(facts, call: Self.call(knownVisitors: ["v-2"])) == nil)
 
@@ -129,7 +129,7 @@ struct RankingTests {
         (1, false),
         (5000, false),
     ])
-    func phoneClickCountsOnlyWithinWindowBeforeCall(offset: Int64, counts: Bool) {
+    func phoneClickCountsWithinWindowOnly(offset: Int64, counts: Bool) {
         let facts = Self.session("s-1", leaseFrom: -Self.minutes(30), leaseUntil: Self.minutes(10),
                                  phoneClicks: [offset])
         #expect((Ranking.phoneClick(facts, call: Self.call(), window: Self.window) != nil) == counts)
@@ -210,7 +210,7 @@ struct RankingTests {
     }
 
     @Test
-    func recencyTreatsActivityAfterCallAsCurrent() throws {
+    func recencyCountsLaterActivityAsCurrent() throws {
         let facts = Self.session("s-1", leaseFrom: 0, leaseUntil: 0, lastActive: Self.seconds(30))
         let signal = try #require(Ranking.recency(facts, call: Self.call(), window: Self.recentWindow))
         #expect(signal.weight == Self.recencyWeight(activeAgo: 0))
@@ -262,7 +262,7 @@ struct RankingTests {
 
     /// Washington (US) and Western Australia share the code WA; the countries decide.
     @Test
-    func areaSameRegionCodeInOtherCountryDiffers() throws {
+    func areaSameCodeOtherCountryDiffers() throws {
         let signal = try #require(Self.areaSignal(caller: Location(country: "US", region: "WA"),
                                                   session: Location(country: "AU", region: "WA")))
         #expect(signal.weight < 0)
@@ -316,7 +316,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankMatchesFormPhoneAutomaticallyByANI() throws {
+    func rankMatchesFormPhoneByANI() throws {
         let filledForm = Self.session("s-form", leaseFrom: -Self.minutes(75), leaseUntil: -Self.minutes(60),
                                       lastActive: -Self.minutes(60), formPhones: [Self.caller])
         let between = Self.session("s-between", leaseFrom: -Self.minutes(50), leaseUntil: -Self.minutes(35),
@@ -337,7 +337,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankMatchesRecentPhoneTapAutomatically() throws {
+    func rankMatchesRecentPhoneTap() throws {
         let tapped = Self.session("s-tap", leaseFrom: -Self.minutes(6), leaseUntil: Self.minutes(9),
                                   lastActive: -Self.seconds(20), phoneClicks: [-Self.seconds(20)])
         let previous = Self.session("s-previous", leaseFrom: -Self.minutes(30), leaseUntil: -Self.minutes(15),
@@ -359,7 +359,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankIgnoresNumberEvidenceWhenCallerWithheld() throws {
+    func rankIgnoresNumberOfWithheldCaller() throws {
         let session = Self.session("s-1", visitor: "v-1", leaseFrom: -Self.minutes(5), leaseUntil: Self.minutes(10),
                                    lastActive: -Self.minutes(1), formPhones: [Self.caller])
         let withheld = Self.rank(Self.call(from: nil, knownVisitors: ["v-1"]), [session])
@@ -417,7 +417,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankFindsOldSessionOfVisitorKnownByNumber() throws {
+    func rankFindsOldSessionOfKnownVisitor() throws {
         let old = Self.session("s-true", visitor: "v-returning", leaseFrom: -Self.days(3),
                                leaseUntil: -Self.days(3) + Self.minutes(15), lastActive: -Self.days(3) + Self.minutes(10))
         let ranked = Self.rank(Self.call(knownVisitors: ["v-returning"]), Self.threeDaysLater(trueSession: old))
@@ -431,7 +431,7 @@ struct RankingTests {
 
     /// ANI names the method only when the caller number points at the top candidate alone.
     @Test
-    func rankUsesAutoWhenNumberPointsAtSeveralCandidates() throws {
+    func rankUsesAutoForSharedNumber() throws {
         let strong = Self.session("s-now", visitor: "v-1", leaseFrom: -Self.minutes(5), leaseUntil: Self.minutes(10),
                                   lastActive: -Self.seconds(15), phoneClicks: [-Self.seconds(15)], formPhones: [Self.caller])
         let earlier = Self.session("s-earlier", visitor: "v-1", leaseFrom: -Self.days(2),
@@ -446,7 +446,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankBreaksTiesByNewerLeaseWithoutMatching() {
+    func rankBreaksTiesByNewerLease() {
         let older = Self.session("s-older", leaseFrom: -Self.minutes(40), leaseUntil: Self.minutes(5),
                                  lastActive: -Self.minutes(2))
         let newer = Self.session("s-newer", leaseFrom: -Self.minutes(10), leaseUntil: Self.minutes(5),
@@ -460,7 +460,7 @@ struct RankingTests {
     }
 
     @Test
-    func rankKeepsProbabilitiesBelowOneForManyCandidates() {
+    func rankKeepsManyProbabilitiesBelowOne() {
         let candidates = (0..<200).map { index in
             Self.session("s-\(index)", leaseFrom: -Self.minutes(Int64(15 + index)), leaseUntil: -Self.minutes(Int64(index)),
                          lastActive: -Self.minutes(Int64(index)),

@@ -11,7 +11,7 @@ struct TenantsTests {
     static let readHash = "sha256:" + Digest.sha256Hex("rt_test_acme_read")
     static let agentHash = "sha256:" + Digest.sha256Hex("rt_test_cc_agent")
 
-    /// The example file of the interface documentation, with real hashes.
+    /// A tenants file with every field set and real key hashes.
     static let fullFile = """
         {
           "advertisers": [{
@@ -51,7 +51,7 @@ struct TenantsTests {
         Advertiser(id: id, keys: keys, pools: pools, callCenters: callCenters)
     }
 
-    /// The reason `validate()` rejects `file` with, or nil when the file is valid.
+    /// Returns the reason `validate()` rejects `file` with, or nil when the file is valid.
     static func rejection(_ file: TenantsFile) -> String? {
         do {
             try file.validate()
@@ -313,13 +313,13 @@ struct TenantsTests {
     }
 
     @Test(arguments: ["5555550100", "+1 555 555 0100", "+05555550100", "+1555", "15555550100", "+1555555010012345"])
-    func validateRejectsPoolNumberThatIsNotE164(number: String) {
+    func validateRejectsNonE164PoolNumber(number: String) {
         let file = TenantsFile(advertisers: [Self.advertiser(pools: [Pool(id: "main", numbers: [number])])])
         #expect(Self.rejection(file) == "advertiser acme, pool main: \(number) is not an E.164 number")
     }
 
     @Test
-    func validateRejectsFallbackAndForwardNumbersThatAreNotE164() {
+    func validateRejectsNonE164FallbackAndForward() {
         let fallback = TenantsFile(advertisers: [
             Self.advertiser(pools: [Pool(id: "main", numbers: ["+15555550100"], fallbackNumber: "555-0199")])
         ])

@@ -61,7 +61,7 @@ struct TimestampTests {
         ("2026-05-17T10:05:03.000000001Z", 1_779_012_303_000),
         ("2026-05-17T10:05:03.5+02:00", 1_779_005_103_500),
     ])
-    func parseReadsFractionalSecondsOfAnyLength(text: String, expected: Int64) {
+    func parseReadsAnyFractionLength(text: String, expected: Int64) {
         #expect(Timestamp.parseMilliseconds(text) == expected)
     }
 
@@ -77,7 +77,7 @@ struct TimestampTests {
         ("2026-04-31T00:00:00Z", false),
         ("2026-12-31T00:00:00Z", true),
     ])
-    func parseChecksDaysOfMonthAndLeapYears(text: String, isValid: Bool) {
+    func parseChecksMonthLengthsAndLeapYears(text: String, isValid: Bool) {
         #expect((Timestamp.parseMilliseconds(text) != nil) == isValid)
     }
 
@@ -94,7 +94,7 @@ struct TimestampTests {
         #expect(Timestamp.parseMilliseconds(text) == expected)
     }
 
-    /// RFC 3339 allows a leap second (second 60); it is read as the last millisecond-aligned second of the minute.
+    /// RFC 3339 allows a leap second (second 60), which is read as second 59 of the same minute.
     @Test
     func parseAcceptsLeapSecond() {
         #expect(Timestamp.parseMilliseconds("2016-12-31T23:59:60Z") == 1_483_228_799_000)
@@ -156,7 +156,7 @@ struct TimestampTests {
         "2038-01-19T03:14:09.739Z",
         "2099-12-31T23:59:59.001Z",
     ])
-    func formatOfParsedDateReturnsSameText(text: String) throws {
+    func formatInvertsParse(text: String) throws {
         let date = try #require(Timestamp.parse(text))
         #expect(Timestamp.format(date) == text)
         #expect(Timestamp.parseMilliseconds(text).map { Timestamp.format(milliseconds: $0) } == text)
