@@ -1,3 +1,5 @@
+import Foundation
+
 /// Recognizes crawlers, feed readers and scripted clients by their user agent.
 public enum BotDetector {
     /// Lower-case fragments found in the user agents of common crawlers and HTTP libraries.
