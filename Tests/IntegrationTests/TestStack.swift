@@ -28,6 +28,8 @@ final class TestStack: Sendable {
     let keys: [String: String]
     let twilioToken = "test-twilio-token"
     let redis: RedisClient
+    let tenantsPath: String
+    let binaries: String
     private let processes: [Process]
 
     /// The stack of this test process, started on first use.
@@ -73,6 +75,8 @@ final class TestStack: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ringtrail-test-\(run)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tenantsPath = directory.appendingPathComponent("tenants.json").path
+        self.tenantsPath = tenantsPath
+        self.binaries = binaries
         try Self.tenants(keys: keys, twilioToken: twilioToken).write(to: URL(fileURLWithPath: tenantsPath))
 
         var ports: [String: UInt16] = [:]
@@ -80,21 +84,17 @@ final class TestStack: Sendable {
         for service in ["number-pool", "activity-ingester", "call-router", "attribution-worker"] {
             let port = try Self.freePort()
             ports[service] = port
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binaries + "/" + service)
-            process.environment = [
-                "RINGTRAIL_REDIS_URL": redisURL, "RINGTRAIL_KAFKA_BROKERS": brokers,
-                "RINGTRAIL_TOPIC_PREFIX": topicPrefix, "RINGTRAIL_KEY_PREFIX": keyPrefix,
-                "RINGTRAIL_TENANTS": tenantsPath, "RINGTRAIL_HTTP_ADDR": "127.0.0.1:\(port)",
-                "RINGTRAIL_LOG_LEVEL": "warning",
-                "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
-            ]
-            let log = directory.appendingPathComponent("\(service).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: log)
-            process.standardOutput = process.standardError
-            try process.run()
-            processes.append(process)
+            processes.append(try Self.spawn(
+                binary: binaries + "/" + service,
+                environment: [
+                    "RINGTRAIL_REDIS_URL": redisURL, "RINGTRAIL_KAFKA_BROKERS": brokers,
+                    "RINGTRAIL_TOPIC_PREFIX": topicPrefix, "RINGTRAIL_KEY_PREFIX": keyPrefix,
+                    "RINGTRAIL_TENANTS": tenantsPath, "RINGTRAIL_HTTP_ADDR": "127.0.0.1:\(port)",
+                    "RINGTRAIL_LOG_LEVEL": "warning",
+                    "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
+                ],
+                log: directory.appendingPathComponent("\(service).log")
+            ))
         }
         self.ports = ports
         self.processes = processes
@@ -107,6 +107,21 @@ final class TestStack: Sendable {
 
     deinit {
         for process in processes where process.isRunning { process.terminate() }
+    }
+
+    /// Starts `binary` with exactly `environment`, its output going to `log`.
+    static func spawn(binary: String, arguments: [String] = [], environment: [String: String], log: URL) throws
+        -> Process
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = process.standardError
+        try process.run()
+        return process
     }
 
     static func tenants(keys: [String: String], twilioToken: String) throws -> Data {
