@@ -31,6 +31,8 @@ struct CallRouterService: Sendable {
         router.add("POST", "/v1/webhooks/twilio/:advertiserId/status") { request in
             try await twilioWebhook(request, isStatusCallback: true)
         }
+        router.add("POST", "/v1/webhooks/telnyx/:advertiserId") { request in try await telnyxWebhook(request) }
+        router.add("POST", "/v1/webhooks/generic") { request in try await genericWebhook(request) }
         router.add("GET", "/v1/calls/:callId") { request in try await getCall(request) }
         router.add("POST", "/v1/calls/:callId/match") { request in try await postMatch(request) }
         router.add("POST", "/v1/calls/:callId/outcome") { request in try await postOutcome(request) }

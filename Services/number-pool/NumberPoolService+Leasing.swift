@@ -48,8 +48,10 @@ extension NumberPoolService {
         }
         let session = body.sessionId ?? NumberPoolService.makeSessionID()
 
+        // A request without a user agent is taken as a person's: the web tier did not say otherwise.
+        let isBot = !(body.userAgent ?? "").isEmpty && BotDetector.isBot(userAgent: body.userAgent)
         let grant: LeaseGrant
-        if BotDetector.isBot(userAgent: body.userAgent) {
+        if isBot {
             try await withRedis { try await leases.countFallback(advertiser: advertiser.id, pool: pool.id) }
             grant = LeaseGrant(status: .fallback, number: pool.fallbackNumber, from: Int64(Date().timeIntervalSince1970 * 1000),
                                until: nil)
@@ -59,12 +61,14 @@ extension NumberPoolService {
                                        lookbackSeconds: advertiser.lookbackSeconds)
             }
         }
-        if grant.status == .fallback, grant.until == nil, !BotDetector.isBot(userAgent: body.userAgent) {
+        if grant.status == .fallback, !isBot {
             Metrics.shared.increment("ringtrail_pool_exhausted_total", labels: ["advertiser": advertiser.id,
                                                                                "pool": pool.id])
         }
         guard let number = grant.number else {
-            throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
+            let reason = isBot ? "bots get the fallback number, and pool \(pool.id) has no fallbackNumber"
+                : "pool \(pool.id) has no free number and no fallbackNumber"
+            throw HTTPError.unavailable(reason, retryAfterSeconds: 5)
         }
         // Fallback answers are published too, keyed by the fallback number, so the topic counts every answer.
         try await publish(grant, number: number, pool: pool, advertiser: advertiser.id, session: session,

@@ -185,9 +185,10 @@ public struct APIKeyEntry: Codable, Sendable {
 }
 
 /// What a key may do: `web` (lease, collect), `read` (records, reports, exports), `agent` (calls, matches,
-/// outcomes) and `admin` (erasure, operations; it does not imply the others).
+/// outcomes), `admin` (erasure, operations; it does not imply the others) and `carrier` (call events from a
+/// carrier without a signature scheme of its own, through the generic webhook).
 public enum Scope: String, Codable, Sendable, CaseIterable {
-    case web, read, agent, admin
+    case web, read, agent, admin, carrier
 }
 
 public struct Pool: Codable, Sendable {
