@@ -9,7 +9,7 @@ SEED ?= 42
 POOL_SIZE ?= 10
 CALL_SHARE ?= 0.15
 
-.PHONY: all deps build build-debug run test up down status clean
+.PHONY: all deps build build-debug run test bench-leases up down status clean
 
 all: build
 
@@ -29,6 +29,10 @@ run: build
 ## Unit and integration tests against a Redis and a broker of their own (ports 6390 and 9190).
 test: deps
 	scripts/test.sh
+
+## The lease endpoint against Redis running the same Lua script (ports 6395, 9195, 18181); see docs/benchmarks.md.
+bench-leases: build
+	scripts/bench-leases.sh
 
 ## Redis, the broker and the four services in the background, for trying the APIs by hand.
 up: build

@@ -19,6 +19,10 @@ final class TestStack: Sendable {
     static let otherNumbers = ["+15555550200"]
     /// A pool of 20 numbers with half-second leases, for the concurrency test.
     static let stressNumbers = (0..<20).map { String(format: "+1555555%04d", 300 + $0) }
+    /// Numbers whose lease history the call scenarios write themselves, one number per scenario.
+    static let scenarioNumbers = (0..<12).map { String(format: "+1555555%04d", 500 + $0) }
+    /// The Telnyx account key of the test advertiser; tests sign with its private half.
+    static let telnyxKeys = Ed25519.makeKeyPair()
 
     let redisURL: String
     let brokers: String
@@ -68,7 +72,7 @@ final class TestStack: Sendable {
         try await admin.createTopics(Topic.allCases.map { $0.name(prefix: topicPrefix) }, partitions: 2)
 
         var keys: [String: String] = [:]
-        for name in ["web", "read", "admin", "agent", "otherRead", "otherAgent", "centerAgent"] {
+        for name in ["web", "read", "admin", "agent", "carrier", "otherRead", "otherAgent", "centerAgent"] {
             keys[name] = RandomBytes.token(prefix: "rt_")
         }
         self.keys = keys
@@ -130,12 +134,15 @@ final class TestStack: Sendable {
         }
         var acme = Advertiser(
             id: advertiser,
-            keys: [key("web", [.web]), key("read", [.read]), key("admin", [.admin]), key("agent", [.agent])],
+            keys: [key("web", [.web]), key("read", [.read]), key("admin", [.admin]), key("agent", [.agent]),
+                   key("carrier", [.carrier])],
             pools: [Pool(id: "main", numbers: numbers, leaseSeconds: 60, exhaustion: .recycle,
                          fallbackNumber: "+15555550199", forwardTo: "+15555550111"),
                     Pool(id: "stress", numbers: stressNumbers, leaseSeconds: 0.5, exhaustion: .recycle,
-                         fallbackNumber: "+15555550399")],
-            carriers: Carriers(twilio: .init(authToken: twilioToken)),
+                         fallbackNumber: "+15555550399"),
+                    Pool(id: "scenarios", numbers: scenarioNumbers, forwardTo: "+15555550111")],
+            carriers: Carriers(twilio: .init(authToken: twilioToken),
+                               telnyx: .init(publicKey: Base64.encode(telnyxKeys.publicKey))),
             callCenters: ["cc-east"]
         )
         acme.matching.phoneClickWindowSeconds = 300
