@@ -104,6 +104,10 @@ extension CallRouterService {
                                                 advertiserID: advertiser.id, subject: call.callId, data: automatic,
                                                 id: "match:auto:\(call.callId)")
             Metrics.shared.increment("ringtrail_call_matches_total", labels: ["method": automatic.method.rawValue])
+            // A confident match teaches the caller-number index too, as an agent's confirmation does.
+            if let from = call.from, let visitor = automatic.visitorId {
+                try await sessions.rememberCaller(advertiser: advertiser, phone: from, visitor: visitor)
+            }
         }
         try await calls.storeScreen(advertiser: advertiser.id, callId: call.callId, candidates: candidates,
                                     omitted: screen.omittedCandidates, automaticMatch: automatic)
