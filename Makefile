@@ -9,7 +9,7 @@ SEED ?= 42
 POOL_SIZE ?= 10
 CALL_SHARE ?= 0.15
 
-.PHONY: all deps build build-debug run test bench-leases up down status clean
+.PHONY: all deps build build-debug run test bench-leases bench-calls up down status clean
 
 all: build
 
@@ -33,6 +33,10 @@ test: deps
 ## The lease endpoint against Redis running the same Lua script (ports 6395, 9195, 18181); see docs/benchmarks.md.
 bench-leases: build
 	scripts/bench-leases.sh
+
+## Twilio webhook to calls.screens latency against the broker's own (ports 6396, 9196, 18281-18283); see docs/benchmarks.md.
+bench-calls: build
+	scripts/bench-calls.sh
 
 ## Redis, the broker and the four services in the background, for trying the APIs by hand.
 up: build

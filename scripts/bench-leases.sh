@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks the number-pool's POST /v1/leases against Redis running the same grant script, in one run.
 #
-# Starts its own Redis, broker and number-pool on loopback under .run/bench, loads the lease endpoint with wrk at
-# each connection count, runs redis-benchmark with EVALSHA of the same Lua script at the same connection count,
-# measures the p99 at about half the peak rate and the number-pool's peak RSS, prints a table and writes
-# .run/bench-leases.json. Stops everything it started, also on failure or Ctrl-C.
+# Starts its own Redis, broker and number-pool on loopback under .run/bench. At each connection count, wrk loads
+# the lease endpoint and then redis-benchmark runs EVALSHA of the same Lua script. Then it measures the p99 at about
+# half the peak rate and the number-pool's peak RSS, prints a table and writes .run/bench-leases.json. It stops
+# everything it started, also on failure or Ctrl-C.
 #
 # Variables (defaults in brackets): BENCH_CONNECTIONS ["8 32 64"], BENCH_DURATION [10] seconds per wrk run,
 # BENCH_POOL_SIZE [20000] numbers, BENCH_LEASE_SECONDS [2], BENCH_REDIS_REQUESTS [200000] per redis-benchmark run,
@@ -26,7 +26,7 @@ wrk_threads=2
 export RUN_DIR=.run/bench BUILD_DIR=.build/release
 export RINGTRAIL_REDIS_URL=redis://127.0.0.1:$redis_port/0
 export RINGTRAIL_KAFKA_BROKERS=127.0.0.1:$kafka_port
-# Tansu makes a consumer group join wait half the session timeout; these bring it to about 3 seconds.
+# Tansu makes a consumer group join wait half the session timeout, so these settings bring it to about 3 seconds.
 export RINGTRAIL_KAFKA_CONFIG=${RINGTRAIL_KAFKA_CONFIG:-session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000}
 export RINGTRAIL_TENANTS=$RUN_DIR/tenants.json
 report=.run/bench-leases.json
@@ -34,11 +34,11 @@ helper=scripts/bench/leases.py
 results=$RUN_DIR/results.jsonl
 
 for tool in wrk redis-benchmark redis-cli jq curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench-leases: $tool is missing; run scripts/deps.sh" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "bench-leases: $tool is missing, so run scripts/deps.sh" >&2; exit 1; }
 done
 for port in "$redis_port" "$kafka_port" "$http_port"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "bench-leases: port $port is in use; stop what listens there or set BENCH_*_PORT" >&2
+        echo "bench-leases: port $port is in use. Stop what listens there or set BENCH_*_PORT." >&2
         exit 1
     fi
 done
@@ -55,6 +55,33 @@ cleanup() {
 trap cleanup EXIT
 
 redis() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+
+clock_ticks=$(getconf CLK_TCK)
+# Prints the user plus system CPU time of process $1 in clock ticks (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# Prints, as JSON, CPU clock ticks so far: the machine's busy and total time over all CPUs (/proc/stat), the
+# children this script has waited for (wrk, redis-benchmark and the helpers), number-pool, Redis and the broker.
+cpu_snapshot() {
+    local busy total
+    read -r busy total < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    jq -n -c --argjson busy "$busy" --argjson total "$total" \
+        --argjson clients "$(awk '{ print $16 + $17 }' "/proc/$$/stat")" --argjson numberPool "$(cpu_ticks "$pool_pid")" \
+        --argjson redis "$(cpu_ticks "$redis_pid")" --argjson broker "$(cpu_ticks "$tansu_pid")" \
+        '{$busy, $total, $clients, $numberPool, $redis, $broker}'
+}
+
+# Prints the CPU milliseconds per request of each process between snapshots $1 and $2 over $3 requests, and the
+# share of the machine's CPU time that processes outside the benchmark used meanwhile.
+cpu_usage() {
+    jq -n -c --argjson before "$1" --argjson after "$2" --argjson requests "$3" --argjson hz "$clock_ticks" '
+        def delta(field): $after[field] - $before[field];
+        def msPerRequest(field): (delta(field) * 1000 / $hz / $requests * 1000 | round) / 1000;
+        def ours: delta("clients") + delta("numberPool") + delta("redis") + delta("broker");
+        {numberPool: msPerRequest("numberPool"), redis: msPerRequest("redis"), broker: msPerRequest("broker"),
+         clients: msPerRequest("clients"),
+         otherProcessesShare: ([0, (delta("busy") - ours) / delta("total")] | max * 1000 | round / 1000)}'
+}
 
 # Prints a stats hash (status -> count) as a JSON object.
 stats_json() {
@@ -92,6 +119,10 @@ run_redis_benchmark() {
 rm -rf "$RUN_DIR/redis" "$RUN_DIR/logs" "$results" "$RUN_DIR"/wrk-*.txt "$RUN_DIR"/redis-*.csv
 mkdir -p "$RUN_DIR/logs"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v cpus="$(nproc)" '{ exit !($1 > cpus) }' /proc/loadavg; then
+    echo "bench-leases: warning: the load average ($load_at_start) exceeds the $(nproc) CPUs; other processes" \
+        "compete with the benchmark, so its figures will be low and noisy" >&2
+fi
 
 "$BUILD_DIR/ringtrail" replay --prepare --dir "$RUN_DIR" --speed 1 --pool-size 1000 >/dev/null
 python3 "$helper" tenants "$RUN_DIR" "$pool_size" "$lease_seconds"
@@ -151,31 +182,41 @@ check=$(redis EVALSHA "$grant_sha" 4 "${baseline_base}free" "${baseline_base}ses
 echo "bench-leases: warming up for ${probe_seconds}s"
 run_wrk 8 "$probe_seconds" "$RUN_DIR/wrk-warmup.txt" >/dev/null
 
+redis_pid=$(cat "$RUN_DIR/pids/redis")
+tansu_pid=$(cat "$RUN_DIR/pids/tansu")
 for connections in "${connection_levels[@]}"; do
     echo "bench-leases: $connections connections: wrk for ${duration}s, then redis-benchmark"
     before=$(stats_json "${service_base}stats")
+    snapshot=$(cpu_snapshot)
     service=$(run_wrk "$connections" "$duration" "$RUN_DIR/wrk-c$connections.txt")
+    cpu=$(cpu_usage "$snapshot" "$(cpu_snapshot)" "$(jq .requests <<<"$service")")
     statuses=$(stats_delta "$before" "$(stats_json "${service_base}stats")")
+
     before=$(stats_json "${baseline_base}stats")
+    snapshot=$(cpu_snapshot)
     baseline=$(run_redis_benchmark "$connections")
+    baseline_cpu=$(cpu_usage "$snapshot" "$(cpu_snapshot)" "$redis_requests")
     baseline_statuses=$(stats_delta "$before" "$(stats_json "${baseline_base}stats")")
+
     jq -n -c --argjson connections "$connections" --argjson service "$service" --argjson redis "$baseline" \
-        --argjson statuses "$statuses" --argjson redisStatuses "$baseline_statuses" \
-        '{kind: "level", $connections, $service, $redis, $statuses, $redisStatuses}' >>"$results"
-    jq -r '"  service \(.rps | floor) rps, p99 \(.p99Us / 1000) ms; errors: " +
+        --argjson statuses "$statuses" --argjson redisStatuses "$baseline_statuses" --argjson cpu "$cpu" \
+        --argjson redisCpu "$baseline_cpu" \
+        '{kind: "level", $connections, $service, $redis, $statuses, $redisStatuses, $cpu, $redisCpu}' >>"$results"
+    jq -r '"  service \(.rps | floor) rps, p99 \(.p99Us / 1000) ms; failed requests: " +
         "\(.statusErrors + .connectErrors + .readErrors + .writeErrors + .timeouts)"' <<<"$service"
     jq -r '"  redis-benchmark \(.rps | floor) rps, p99 \(.p99Ms) ms"' <<<"$baseline"
     echo "  lease statuses: service $statuses, redis-benchmark $baseline_statuses"
 done
 
-# p99 at about half the peak: wrk sends as fast as its connections allow, so probe connection counts (doubling,
-# then the midpoint of the two around the target) and run the one closest to half the peak for the full time.
-peak=$(jq -s 'map(select(.kind == "level") | .service.rps) | max' "$results")
-target=$(jq -n --argjson peak "$peak" '$peak / 2')
+# p99 at about half the peak. wrk has no rate limit and sends as fast as its connections allow, so short probes
+# try connection counts below the peak's: doubling from 1, then the midpoint of the two around the target. The
+# count whose probe came closest to half the peak then runs for the full duration.
+peak_connections=$(jq -s 'map(select(.kind == "level")) | max_by(.service.rps) | .connections' "$results")
+target=$(jq -s 'map(select(.kind == "level") | .service.rps) | max / 2' "$results")
 echo "bench-leases: looking for about $(jq -n --argjson t "$target" '$t | floor') rps (half the peak)"
 probes='[]'
 probe_rps=0
-# Runs a short wrk probe with $1 connections; sets probe_rps and appends to probes.
+# Runs a short wrk probe with $1 connections, sets probe_rps and appends the result to probes.
 probe() {
     probe_rps=$(run_wrk "$1" "$probe_seconds" "$RUN_DIR/wrk-probe-c$1.txt" | jq .rps)
     probes=$(jq -c --argjson c "$1" --argjson rps "$probe_rps" '. + [{connections: $c, rps: $rps}]' <<<"$probes")
@@ -183,13 +224,15 @@ probe() {
 }
 below=0
 above=0
-for connections in 1 2 4 8 16 32 64 128; do
+connections=1
+while ((connections == 1 || connections < peak_connections)); do
     probe "$connections"
     if jq -e -n --argjson rps "$probe_rps" --argjson target "$target" '$rps >= $target' >/dev/null; then
         above=$connections
         break
     fi
     below=$connections
+    connections=$((connections * 2))
 done
 if ((above > 0 && below > 0 && above - below > 1)); then
     probe $(((above + below) / 2))
@@ -197,17 +240,20 @@ fi
 half_connections=$(jq --argjson target "$target" \
     'min_by((.rps - $target) | fabs) | .connections' <<<"$probes")
 echo "bench-leases: half peak: $half_connections connections for ${duration}s"
+snapshot=$(cpu_snapshot)
 half=$(run_wrk "$half_connections" "$duration" "$RUN_DIR/wrk-half-c$half_connections.txt")
+cpu=$(cpu_usage "$snapshot" "$(cpu_snapshot)" "$(jq .requests <<<"$half")")
 jq -n -c --argjson connections "$half_connections" --argjson service "$half" --argjson probes "$probes" \
-    '{kind: "half-peak", $connections, $service, $probes}' >>"$results"
+    --argjson cpu "$cpu" '{kind: "half-peak", $connections, $service, $probes, $cpu}' >>"$results"
 
 vm_hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pool_pid/status")
 jq -n --argjson vmHwmKiB "$vm_hwm_kib" --arg start "$load_at_start" --arg finish "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --argjson poolSize "$pool_size" --argjson leaseSeconds "$lease_seconds" --argjson duration "$duration" \
     --argjson redisRequests "$redis_requests" --argjson wrkThreads "$wrk_threads" \
-    --arg levels "${connection_levels[*]}" \
+    --argjson redisConnections "${RINGTRAIL_REDIS_CONNECTIONS:-8}" --arg levels "${connection_levels[*]}" \
     '{$vmHwmKiB, loadAverageAtStart: $start, loadAverageAtEnd: $finish,
       settings: {$poolSize, $leaseSeconds, durationSeconds: $duration, $redisRequests, $wrkThreads,
+                 numberPoolRedisConnections: $redisConnections,
                  connections: ($levels | split(" ") | map(tonumber))}}' >"$RUN_DIR/run.json"
 
 echo

@@ -25,6 +25,10 @@ struct AttributionService: Sendable {
     func registerRoutes(on router: Router) {
         router.add("GET", "/v1/sessions/:sessionId/record") { request in try await record(request) }
         router.add("GET", "/v1/sessions/:sessionId/summary") { request in try await summary(request) }
+        router.add("GET", "/v1/reports/campaigns") { request in try await campaignReport(request) }
+        router.add("GET", "/v1/exports/google-ads/click-conversions.csv") { request in
+            try await googleAdsExport(request)
+        }
     }
 
     /// Consumes matches, outcomes and call events; after each change it publishes the call's attribution.

@@ -67,6 +67,11 @@ struct AttributionStore: Sendable {
             arguments: [event.to, String(startedAt), event.durationSeconds.map(String.init) ?? "",
                         String(Self.retention(advertiser))]
         )
+        // Every call is listed for reports, matched or not, under its earliest known start.
+        try await redis.command("ZADD", keys.advertiserCalls(advertiser: advertiser.id), "LT", String(startedAt),
+                                event.callId)
+        try await redis.command("ZADD", keys.advertiserCalls(advertiser: advertiser.id), "NX", String(startedAt),
+                                event.callId)
         return reply.integer == 1
     }
 

@@ -29,6 +29,7 @@ do {
         try await TopicsCommand.run(Array(arguments.dropFirst()))
     case "replay":
         try await ReplayCommand.run(Array(arguments.dropFirst()))
+    case "bench-calls": try await BenchCallsCommand.run(Array(arguments.dropFirst()))
     case "help", "--help", "-h":
         say(usage)
     default:

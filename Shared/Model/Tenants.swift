@@ -102,10 +102,12 @@ public struct Advertiser: Codable, Sendable {
     public var sessionTimeoutSeconds: Double
     /// How long session, call and complete records are kept. Default: 400 days.
     public var retentionDays: Double
+    /// Settings of the Google Ads offline click conversion export.
+    public var googleAds: GoogleAdsExport
 
     enum CodingKeys: String, CodingKey {
         case id, keys, pools, carriers, callCenters, lookbackSeconds, autoMatch, matching, sessionTimeoutSeconds
-        case retentionDays
+        case retentionDays, googleAds
     }
 
     public init(id: String, keys: [APIKeyEntry], pools: [Pool], carriers: Carriers = Carriers(),
@@ -120,6 +122,7 @@ public struct Advertiser: Codable, Sendable {
         self.matching = MatchingSettings()
         self.sessionTimeoutSeconds = 1800
         self.retentionDays = 400
+        self.googleAds = GoogleAdsExport()
     }
 
     public init(from decoder: any Decoder) throws {
@@ -134,6 +137,7 @@ public struct Advertiser: Codable, Sendable {
         matching = try container.decodeIfPresent(MatchingSettings.self, forKey: .matching) ?? MatchingSettings()
         sessionTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .sessionTimeoutSeconds) ?? 1800
         retentionDays = try container.decodeIfPresent(Double.self, forKey: .retentionDays) ?? 400
+        googleAds = try container.decodeIfPresent(GoogleAdsExport.self, forKey: .googleAds) ?? GoogleAdsExport()
     }
 
     func validate() throws(ValidationError) {
@@ -312,5 +316,24 @@ public struct CallCenter: Codable, Sendable {
     public init(id: String, keys: [APIKeyEntry]) {
         self.id = id
         self.keys = keys
+    }
+}
+
+/// Which calls the Google Ads export reports, and under which conversion name.
+public struct GoogleAdsExport: Codable, Sendable {
+    /// The conversion action's name in Google Ads. Default: `Phone call`.
+    public var conversionName: String = "Phone call"
+    /// Dispositions that count as conversions. Default: sale, lead and appointment.
+    public var dispositions: [String] = ["sale", "lead", "appointment"]
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case conversionName, dispositions }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        conversionName = try container.decodeIfPresent(String.self, forKey: .conversionName) ?? "Phone call"
+        dispositions = try container.decodeIfPresent([String].self, forKey: .dispositions)
+            ?? ["sale", "lead", "appointment"]
     }
 }

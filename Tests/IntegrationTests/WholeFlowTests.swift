@@ -116,6 +116,28 @@ struct WholeFlowTests {
         #expect(calls?.count == 1)
         #expect(calls?.first?["callId"] as? String == callId)
         #expect(calls?.first?["disposition"] as? String == "sale")
+
+        let report = try await HTTP.send("GET", stack.url("attribution-worker", "/v1/reports/campaigns"),
+                                         key: stack.keys["read"])
+        #expect(report.status == 200)
+        let rows = report.json?["campaigns"] as? [[String: Any]] ?? []
+        let spring = rows.first { $0["source"] as? String == "google" && $0["name"] as? String == "spring" }
+        #expect((spring?["calls"] as? Int ?? 0) >= 1)
+        #expect((spring?["sessions"] as? Int ?? 0) >= 1)
+        #expect(((spring?["revenue"] as? [String: Double])?["USD"] ?? 0) >= 120.5)
+
+        let export = try await HTTP.send("GET", stack.url("attribution-worker",
+                                                          "/v1/exports/google-ads/click-conversions.csv"),
+                                         key: stack.keys["read"])
+        #expect(export.status == 200)
+        let lines = export.text.split(separator: "\r\n").map(String.init)
+        #expect(lines.first == "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency")
+        let row = lines.first { $0.hasPrefix("abc123,") }?.split(separator: ",").map(String.init)
+        #expect(row?.count == 5)
+        #expect(row?[1] == "Phone call")
+        #expect(row?[2].hasSuffix("+0000") == true)
+        #expect(row?[3] == "120.50")
+        #expect(row?[4] == "USD")
     }
 
     @Test func agentDecisionReplacesAutomaticMatch() async throws {

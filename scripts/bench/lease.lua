@@ -7,8 +7,8 @@ local key = os.getenv("BENCH_WEB_KEY")
 local pool = os.getenv("BENCH_POOL") or "main"
 local threadCount = 0
 
--- Returns 8 random bytes from the kernel as 16 hex digits; os.time() has a resolution of one second, so two runs
--- started within a second would share a seed and so their sessions.
+-- Returns 8 random bytes from the kernel as 16 hex digits. A seed from os.time() would repeat for two runs started
+-- within the same second, and so would their session ids.
 local function randomHex()
     local file = assert(io.open("/dev/urandom", "rb"))
     local bytes = file:read(8)

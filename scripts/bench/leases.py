@@ -131,6 +131,9 @@ def level_entry(record):
         "errors": service["statusErrors"] + service["connectErrors"] + service["readErrors"]
         + service["writeErrors"] + service["timeouts"],
         "statuses": record.get("statuses", {}),
+        "redisStatuses": record.get("redisStatuses", {}),
+        "cpu": record["cpu"],
+        "redisCpu": record["redisCpu"],
     }
 
 
@@ -144,10 +147,23 @@ def format_table(levels, half):
             f"  {level['redisRps']:>9.0f}  {level['redisP50Ms'] or 0:>9.3f}  {level['redisP99Ms'] or 0:>9.3f}"
             f"  {level['ratio']:>13.3f}  {level['errors']:>6}"
         )
+    lines.append("")
+    lines.append("CPU ms per request during wrk (number-pool, Redis, broker, wrk) and during redis-benchmark (Redis,")
+    lines.append("redis-benchmark), and the share of all CPU time used by processes outside the benchmark meanwhile")
+    for level in levels:
+        cpu, redis_cpu = level["cpu"], level["redisCpu"]
+        lines.append(
+            f"{level['connections']:>11}  service: {cpu['numberPool']} + {cpu['redis']} + {cpu['broker']}"
+            f" + {cpu['clients']}, others {cpu['otherProcessesShare']:.0%}"
+            f"  |  redis-benchmark: {redis_cpu['redis']} + {redis_cpu['clients']},"
+            f" others {redis_cpu['otherProcessesShare']:.0%}"
+        )
     if half is not None:
+        lines.append("")
         lines.append(
             f"half peak: {half['connections']} connections, {half['serviceRps']:.0f} rps, p50 {half['p50Ms']:.2f} ms,"
-            f" p99 {half['p99Ms']:.2f} ms"
+            f" p99 {half['p99Ms']:.2f} ms; processes outside the benchmark used"
+            f" {half['cpu']['otherProcessesShare']:.0%} of all CPU time"
         )
     return "\n".join(lines)
 
@@ -175,6 +191,7 @@ def command_report(directory, out):
             "shareOfPeak": rounded(service["rps"] / best["serviceRps"], 3),
             "p50Ms": rounded(service["p50Us"] / 1000, 3),
             "p99Ms": rounded(service["p99Us"] / 1000, 3),
+            "cpu": half_record["cpu"],
             "probes": half_record["probes"],
             "method": "wrk has no rate limit, so the connection count whose rps in a short probe was closest to "
             "half the peak was run again for the full duration",
