@@ -26,6 +26,9 @@ struct AttributionService: Sendable {
         router.add("GET", "/v1/sessions/:sessionId/record") { request in try await record(request) }
         router.add("GET", "/v1/sessions/:sessionId/summary") { request in try await summary(request) }
         router.add("GET", "/v1/reports/campaigns") { request in try await campaignReport(request) }
+        router.add("GET", "/dashboard") { request in try await dashboard(request) }
+        router.add("DELETE", "/v1/visitors/:visitorId") { request in try await eraseVisitor(request) }
+        router.add("DELETE", "/v1/phones/:e164") { request in try await erasePhone(request) }
         router.add("GET", "/v1/exports/google-ads/click-conversions.csv") { request in
             try await googleAdsExport(request)
         }

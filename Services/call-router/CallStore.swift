@@ -79,6 +79,12 @@ struct CallStore: Sendable {
                 event.durationSeconds.map(String.init) ?? "", String(Int64(advertiser.retentionDays * 86_400_000)),
             ]
         )
+        if let from = event.from {
+            let key = keys.phoneCalls(advertiser: advertiser.id, phone: from)
+            try await redis.pipelineOrThrow([
+                ["SADD", key, event.callId], ["PEXPIRE", key, String(Int64(advertiser.retentionDays * 86_400_000))],
+            ])
+        }
         let fields = reply.array ?? []
         return (fields.first?.integer == 1, fields.count > 1 && fields[1].integer == 1)
     }

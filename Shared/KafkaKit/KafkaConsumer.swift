@@ -179,7 +179,8 @@ public final class KafkaConsumer: Sendable {
 
     /// Runs the consume loop until `shutdown` is requested.
     ///
-    /// `handler` gets batches of at most `maxBatch` messages; offsets are stored after it returns. When it throws
+    /// `handler` gets batches of at most `maxBatch` messages, tombstones left out; offsets are stored after it
+    /// returns. When it throws
     /// (Redis or the broker unreachable), the same batch is retried with backoff and its offsets stay unstored, so
     /// a process that dies meanwhile gets the batch again after restart. Then the consumer commits and leaves.
     public func run(
@@ -191,10 +192,12 @@ public final class KafkaConsumer: Sendable {
             let batch = await poll(maxCount: maxBatch, timeout: .milliseconds(100))
             guard !batch.isEmpty else { continue }
 
+            // Tombstones (null values) mark erased keys for compaction; there is nothing to apply.
+            let work = batch.filter { $0.value != nil }
             var backoff = Duration.milliseconds(100)
             while true {
                 do {
-                    try await handler(batch)
+                    if !work.isEmpty { try await handler(work) }
                     await storeOffsets(of: batch)
                     break
                 } catch {

@@ -67,19 +67,29 @@ public final class KafkaProducer: Sendable {
     /// - Throws: `KafkaError` with code `.produce` when the queue is full, the broker rejected the message, or it
     ///   could not be delivered within `message.timeout.ms`; `isRetriable` tells whether trying again may help.
     public func send(topic: String, key: [UInt8]?, value: [UInt8]) async throws {
+        try await produce(topic: topic, key: key, value: value)
+    }
+
+    /// Sends a tombstone: a message with `key` and a null value, which tells compaction and consumers that the
+    /// key's data was erased.
+    public func sendTombstone(topic: String, key: String) async throws {
+        try await produce(topic: topic, key: Array(key.utf8), value: nil)
+    }
+
+    private func produce(topic: String, key: [UInt8]?, value: [UInt8]?) async throws {
         precondition(!stopped.load(ordering: .acquiring), "KafkaProducer used after shutdown()")
         let id = tracker.nextID()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             tracker.register(id: id, continuation: continuation)
             let result = key.withOptionalBytes { keyPointer, keyCount in
-                value.withUnsafeBytes { valuePointer in
+                value.withOptionalBytes { valuePointer, valueCount in
                     rt_kafka_produce(
                         handle,
                         topic,
                         keyPointer,
                         keyCount,
-                        valuePointer.baseAddress,
-                        valuePointer.count,
+                        valuePointer,
+                        valueCount,
                         UnsafeMutableRawPointer(bitPattern: id)
                     )
                 }

@@ -85,6 +85,11 @@ public struct RedisKeys: Sendable {
         "\(prefix){\(advertiser):p:\(phone)}:visitors"
     }
 
+    /// Set of the calls placed from a phone number, for erasing a person by their number.
+    public func phoneCalls(advertiser: String, phone: String) -> String {
+        "\(prefix){\(advertiser):p:\(phone)}:calls"
+    }
+
     // MARK: - Calls
 
     /// Hash of a call as the call-router sees it: carrier facts, candidates, decision, outcome.

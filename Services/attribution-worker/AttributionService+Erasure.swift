@@ -1,0 +1,164 @@
+import Foundation
+import HTTPKit
+import KafkaKit
+import Model
+import RedisKit
+import ServiceKit
+import Store
+
+/// What an erasure removed, returned to the caller and published on `attributions`.
+struct Erasure: Codable {
+    var visitorId: String?
+    var phone: String?
+    var sessions: [String]
+    var calls: [String]
+}
+
+extension AttributionService {
+    /// `DELETE /v1/visitors/{visitorId}`: erases the visitor's sessions, their events, the calls matched to them,
+    /// their lease history entries and index entries, then publishes tombstones. Erasing twice is harmless.
+    func eraseVisitor(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.admin])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let visitor = request.pathParameters["visitorId"] ?? ""
+        guard Identifier.isValid(visitor) else { throw HTTPError.badRequest("visitorId is invalid") }
+
+        let erasure = try await withRedisUnavailable {
+            try await erase(visitor: visitor, advertiser: advertiser)
+        }
+        try await publishTombstones(erasure, advertiser: advertiser)
+        context.logger.info("Visitor erased", metadata: [
+            "advertiser": advertiser.id, "sessions": "\(erasure.sessions.count)", "calls": "\(erasure.calls.count)",
+        ])
+        return .json(erasure)
+    }
+
+    /// `DELETE /v1/phones/{e164}`: erases a caller number from the call records and indexes, and the visitors'
+    /// form entries of it, then publishes tombstones of the calls.
+    func erasePhone(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let principal = try context.tenants.authorize(request, anyOf: [.admin])
+        let advertiser = try context.tenants.advertiser(of: principal)
+        let phone = request.pathParameters["e164"] ?? ""
+        guard E164.isValid(phone) else {
+            throw HTTPError.badRequest("the phone number must be in E.164 form, such as +15555550142 (%2B for +)")
+        }
+        let keys = context.keys
+        let erasure = try await withRedisUnavailable { () -> Erasure in
+            let visitors = (try await context.redis.command(
+                "SMEMBERS", keys.phoneVisitors(advertiser: advertiser.id, phone: phone)).array ?? []).compactMap(\.string)
+            let calls = (try await context.redis.command(
+                "SMEMBERS", keys.phoneCalls(advertiser: advertiser.id, phone: phone)).array ?? []).compactMap(\.string)
+            var commands: [[String]] = [
+                ["DEL", keys.phoneVisitors(advertiser: advertiser.id, phone: phone)],
+                ["DEL", keys.phoneCalls(advertiser: advertiser.id, phone: phone)],
+            ]
+            var sessions: [String] = []
+            for visitor in visitors {
+                for session in try await self.sessions.sessions(advertiser: advertiser.id, visitor: visitor) {
+                    sessions.append(session)
+                    commands.append(["SREM", keys.sessionPhones(advertiser: advertiser.id, session: session), phone])
+                }
+            }
+            for call in calls {
+                commands.append(["HDEL", keys.call(advertiser: advertiser.id, call: call), "from", "callerLocation"])
+            }
+            try await context.redis.pipelineOrThrow(commands)
+            return Erasure(visitorId: nil, phone: phone, sessions: sessions, calls: calls)
+        }
+        var published = erasure
+        published.phone = nil
+        try await publishTombstones(published, advertiser: advertiser, sessionsToo: false)
+        context.logger.info("Phone number erased", metadata: ["advertiser": advertiser.id, "calls": "\(erasure.calls.count)"])
+        return .json(erasure)
+    }
+
+    private func erase(visitor: String, advertiser: Advertiser) async throws -> Erasure {
+        let keys = context.keys
+        let id = advertiser.id
+        let sessionIds = try await sessions.sessions(advertiser: id, visitor: visitor)
+        var calls: [String] = []
+        var phones = Set<String>()
+        for session in sessionIds {
+            calls += try await store.calls(advertiser: id, session: session)
+            let members = try await context.redis.command("SMEMBERS", keys.sessionPhones(advertiser: id, session: session))
+            phones.formUnion((members.array ?? []).compactMap(\.string))
+        }
+        var commands: [[String]] = [["DEL", keys.visitorSessions(advertiser: id, visitor: visitor)]]
+        for session in sessionIds {
+            for key in [keys.session(advertiser: id, session: session), keys.sessionEvents(advertiser: id, session: session),
+                        keys.sessionSeen(advertiser: id, session: session),
+                        keys.sessionPhoneClicks(advertiser: id, session: session),
+                        keys.sessionPhones(advertiser: id, session: session),
+                        keys.sessionCalls(advertiser: id, session: session)] {
+                commands.append(["DEL", key])
+            }
+            commands.append(["ZREM", keys.advertiserSessions(advertiser: id), session])
+        }
+        for call in calls {
+            commands.append(["DEL", keys.attribution(advertiser: id, call: call)])
+            commands.append(["DEL", keys.call(advertiser: id, call: call)])
+            commands.append(["ZREM", keys.advertiserCalls(advertiser: id), call])
+        }
+        for phone in phones {
+            commands.append(["SREM", keys.phoneVisitors(advertiser: id, phone: phone), visitor])
+        }
+        for pool in advertiser.pools {
+            commands.append(["DEL", keys.poolVisitor(advertiser: id, pool: pool.id, visitor: visitor)])
+            for session in sessionIds {
+                let sessionKey = keys.poolSession(advertiser: id, pool: pool.id, session: session)
+                // A live lease names its session, so it goes too and its number becomes free.
+                if let number = try await context.redis.command("GET", sessionKey).string {
+                    let lease = keys.lease(advertiser: id, pool: pool.id, number: number)
+                    if let member = try await context.redis.command("GET", lease).string,
+                        member.hasPrefix(session + "|")
+                    {
+                        commands.append(["DEL", lease])
+                    }
+                }
+                commands.append(["DEL", sessionKey])
+            }
+            for number in pool.numbers {
+                let history = keys.history(advertiser: id, pool: pool.id, number: number)
+                let members = (try await context.redis.command("ZRANGE", history, "0", "-1").array ?? [])
+                    .compactMap(\.string)
+                    .filter { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst().first == Substring(visitor) }
+                if !members.isEmpty { commands.append(["ZREM", history] + members) }
+            }
+        }
+        try await context.redis.pipelineOrThrow(commands)
+        return Erasure(visitorId: visitor, phone: nil, sessions: sessionIds, calls: calls)
+    }
+
+    /// Publishes null-value tombstones of the erased sessions and calls, and one `ringtrail.erasure` event on
+    /// `attributions` so dashboards drop the erased calls.
+    private func publishTombstones(_ erasure: Erasure, advertiser: Advertiser, sessionsToo: Bool = true) async throws {
+        do {
+            let producer = context.publisher.producer
+            if sessionsToo {
+                for session in erasure.sessions {
+                    try await producer.sendTombstone(topic: context.topicName(.webActivity), key: session)
+                }
+            }
+            for call in erasure.calls {
+                for topic in [Topic.callEvents, .callScreens, .callMatches, .callOutcomes] {
+                    try await producer.sendTombstone(topic: context.topicName(topic), key: call)
+                }
+            }
+            try await context.publisher.publish(.attributions, key: advertiser.id, type: "ringtrail.erasure",
+                                                advertiserID: advertiser.id, subject: nil, data: erasure)
+        } catch {
+            context.logger.error("Erasure tombstones not published", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("the data was erased but the broker is unreachable; send the request again "
+                                        + "to publish the tombstones", retryAfterSeconds: 2)
+        }
+    }
+
+    private func withRedisUnavailable<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.code != .server {
+            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+        }
+    }
+}
