@@ -8,7 +8,9 @@
 # failure or Ctrl-C.
 #
 # Variables (defaults in brackets): BENCH_RATE [200] calls and probes per second, BENCH_SECONDS [20] per phase,
-# BENCH_SESSIONS_PER_NUMBER [5], BENCH_POOL_SIZE [50] numbers, BENCH_REDIS_PORT [6396], BENCH_KAFKA_PORT [9196].
+# BENCH_SESSIONS_PER_NUMBER [5], BENCH_POOL_SIZE [50] numbers, BENCH_FETCH_WAIT_MS [50] (fetch.wait.max.ms of the
+# bench's own consumers; the services take theirs from RINGTRAIL_KAFKA_CONFIG), BENCH_REDIS_PORT [6396],
+# BENCH_KAFKA_PORT [9196].
 # BENCH_HTTP_PORT [18281] is the number-pool's port, and the activity-ingester and the call-router take the next two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ rate=${BENCH_RATE:-200}
 seconds=${BENCH_SECONDS:-20}
 sessions_per_number=${BENCH_SESSIONS_PER_NUMBER:-5}
 pool_size=${BENCH_POOL_SIZE:-50}
+fetch_wait_ms=${BENCH_FETCH_WAIT_MS:-50}
 redis_port=${BENCH_REDIS_PORT:-6396}
 kafka_port=${BENCH_KAFKA_PORT:-9196}
 http_port=${BENCH_HTTP_PORT:-18281}
@@ -49,6 +52,7 @@ cleanup() {
         local pid=${service_pids[$name]}
         for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
+        rm -f "$RUN_DIR/pids/$name"
     done
     scripts/stack.sh infra-down >/dev/null 2>&1 || true
 }
@@ -64,6 +68,8 @@ scripts/stack.sh infra-up
 for name in "${services[@]}"; do
     RINGTRAIL_HTTP_ADDR=127.0.0.1:${service_ports[$name]} "$BUILD_DIR/$name" >"$RUN_DIR/logs/$name.log" 2>&1 &
     service_pids[$name]=$!
+    # For `perf record -p` while the bench runs; removed again on exit.
+    echo "$!" >"$RUN_DIR/pids/$name"
 done
 for name in "${services[@]}"; do
     port=${service_ports[$name]}
@@ -89,8 +95,12 @@ for name in "${services[@]}"; do processes+=(--process "$name=${service_pids[$na
 processes+=(--process "tansu=$(cat "$RUN_DIR/pids/tansu")" --process "redis=$(cat "$RUN_DIR/pids/redis")")
 
 "$BUILD_DIR/ringtrail" bench-calls --dir "$RUN_DIR" --rate "$rate" --seconds "$seconds" \
-    --sessions-per-number "$sessions_per_number" \
+    --sessions-per-number "$sessions_per_number" --fetch-wait-ms "$fetch_wait_ms" \
     --number-pool "http://127.0.0.1:${service_ports[number-pool]}" \
     --ingester "http://127.0.0.1:${service_ports[activity-ingester]}" \
     --call-router "http://127.0.0.1:${service_ports[call-router]}" \
     "${processes[@]}" --output "$report"
+
+# The call-router's own histograms (webhook handling time, screen latency), kept for profiling.
+curl -fs "http://127.0.0.1:${service_ports[call-router]}/metrics" >"$RUN_DIR/call-router.metrics" || true
+echo "bench-calls: the call-router's metrics are in $RUN_DIR/call-router.metrics"

@@ -7,16 +7,18 @@
 # everything it started, also on failure or Ctrl-C.
 #
 # Variables (defaults in brackets): BENCH_CONNECTIONS ["8 32 64"], BENCH_DURATION [10] seconds per wrk run,
-# BENCH_POOL_SIZE [20000] numbers, BENCH_LEASE_SECONDS [2], BENCH_REDIS_REQUESTS [200000] per redis-benchmark run,
+# BENCH_POOL_SIZE [20000] numbers, BENCH_LEASE_SECONDS [2], BENCH_REDIS_REQUESTS [50000] per redis-benchmark run,
 # BENCH_REDIS_PORT [6395], BENCH_KAFKA_PORT [9195], BENCH_HTTP_PORT [18181].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 connection_levels=(${BENCH_CONNECTIONS:-8 32 64})
 duration=${BENCH_DURATION:-10}
+# A pool of N numbers leased for S seconds grants at most N/S new leases per second before it recycles leased
+# numbers, so the defaults allow 10000 per second. The script warns when a run recycled numbers.
 pool_size=${BENCH_POOL_SIZE:-20000}
 lease_seconds=${BENCH_LEASE_SECONDS:-2}
-redis_requests=${BENCH_REDIS_REQUESTS:-200000}
+redis_requests=${BENCH_REDIS_REQUESTS:-50000}
 redis_port=${BENCH_REDIS_PORT:-6395}
 kafka_port=${BENCH_KAFKA_PORT:-9195}
 http_port=${BENCH_HTTP_PORT:-18181}
@@ -34,7 +36,7 @@ helper=scripts/bench/leases.py
 results=$RUN_DIR/results.jsonl
 
 for tool in wrk redis-benchmark redis-cli jq curl python3; do
-    command -v "$tool" >/dev/null || { echo "bench-leases: $tool is missing, so run scripts/deps.sh" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "bench-leases: $tool is missing. scripts/deps.sh installs it." >&2; exit 1; }
 done
 for port in "$redis_port" "$kafka_port" "$http_port"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -60,8 +62,8 @@ clock_ticks=$(getconf CLK_TCK)
 # Prints the user plus system CPU time of process $1 in clock ticks (fields 14 and 15 of /proc/PID/stat).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# Prints, as JSON, CPU clock ticks so far: the machine's busy and total time over all CPUs (/proc/stat), the
-# children this script has waited for (wrk, redis-benchmark and the helpers), number-pool, Redis and the broker.
+# Prints CPU clock ticks used so far as JSON. busy and total cover all CPUs (/proc/stat), clients are the children
+# this script has waited for (wrk, redis-benchmark and the helpers), and the rest are the servers it started.
 cpu_snapshot() {
     local busy total
     read -r busy total < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
@@ -71,8 +73,8 @@ cpu_snapshot() {
         '{$busy, $total, $clients, $numberPool, $redis, $broker}'
 }
 
-# Prints the CPU milliseconds per request of each process between snapshots $1 and $2 over $3 requests, and the
-# share of the machine's CPU time that processes outside the benchmark used meanwhile.
+# Prints each process's CPU milliseconds per request between snapshots $1 and $2 over $3 requests. It also prints
+# the share of all CPU time that processes outside the benchmark used meanwhile.
 cpu_usage() {
     jq -n -c --argjson before "$1" --argjson after "$2" --argjson requests "$3" --argjson hz "$clock_ticks" '
         def delta(field): $after[field] - $before[field];
@@ -115,13 +117,13 @@ run_redis_benchmark() {
     python3 "$helper" redis-csv "$out"
 }
 
-# Starts from an empty Redis: the append-only file of an earlier run would bring back its leases.
+# Starts from an empty Redis, because the append-only file of an earlier run would bring back its leases.
 rm -rf "$RUN_DIR/redis" "$RUN_DIR/logs" "$results" "$RUN_DIR"/wrk-*.txt "$RUN_DIR"/redis-*.csv
 mkdir -p "$RUN_DIR/logs"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v cpus="$(nproc)" '{ exit !($1 > cpus) }' /proc/loadavg; then
-    echo "bench-leases: warning: the load average ($load_at_start) exceeds the $(nproc) CPUs; other processes" \
-        "compete with the benchmark, so its figures will be low and noisy" >&2
+    echo "bench-leases: warning: the load average ($load_at_start) exceeds the $(nproc) CPUs. Other processes" \
+        "compete with the benchmark, so its figures will be low and noisy." >&2
 fi
 
 "$BUILD_DIR/ringtrail" replay --prepare --dir "$RUN_DIR" --speed 1 --pool-size 1000 >/dev/null
@@ -143,14 +145,14 @@ pool_pid=$!
 for _ in $(seq 1 400); do
     curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
     kill -0 "$pool_pid" 2>/dev/null || {
-        echo "bench-leases: number-pool exited; the end of $RUN_DIR/logs/number-pool.log:" >&2
+        echo "bench-leases: number-pool exited. The end of $RUN_DIR/logs/number-pool.log follows." >&2
         tail -n 20 "$RUN_DIR/logs/number-pool.log" >&2
         exit 1
     }
     sleep 0.1
 done
 curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null || {
-    echo "bench-leases: number-pool is not ready; see $RUN_DIR/logs/number-pool.log" >&2
+    echo "bench-leases: number-pool is not ready after about 40 seconds. See $RUN_DIR/logs/number-pool.log." >&2
     exit 1
 }
 
@@ -166,8 +168,8 @@ first=$(curl -fsS -X POST "http://127.0.0.1:$http_port/v1/leases" -H "Authorizat
 # Swift source proves that the baseline runs the very same script.
 grant_sha=$(python3 "$helper" lua Shared/Store/LeaseScripts.swift grant "$RUN_DIR/grant.lua")
 [ "$(redis SCRIPT EXISTS "$grant_sha")" = 1 ] || {
-    echo "bench-leases: Redis has no script $grant_sha; the Lua text extracted from LeaseScripts.swift differs" \
-        "from the one the service loaded" >&2
+    echo "bench-leases: Redis has no script $grant_sha, so the Lua text extracted from LeaseScripts.swift" \
+        "differs from the one the service loaded. Check the extraction in $helper." >&2
     exit 1
 }
 
@@ -177,7 +179,7 @@ awk -v key="${baseline_base}free" 'BEGIN { printf "ZADD %s", key } { printf " 0 
 check=$(redis EVALSHA "$grant_sha" 4 "${baseline_base}free" "${baseline_base}sess:check" \
     "${baseline_base}visitor:check" "${baseline_base}stats" "$baseline_base" check check "$lease_ms" "$lookback_ms" \
     recycle | head -n 1)
-[ "$check" = granted ] || { echo "bench-leases: EVALSHA on the baseline pool returned $check" >&2; exit 1; }
+[ "$check" = granted ] || { echo "bench-leases: EVALSHA on the baseline pool returned $check instead of granted" >&2; exit 1; }
 
 echo "bench-leases: warming up for ${probe_seconds}s"
 run_wrk 8 "$probe_seconds" "$RUN_DIR/wrk-warmup.txt" >/dev/null
@@ -206,6 +208,11 @@ for connections in "${connection_levels[@]}"; do
         "\(.statusErrors + .connectErrors + .readErrors + .writeErrors + .timeouts)"' <<<"$service"
     jq -r '"  redis-benchmark \(.rps | floor) rps, p99 \(.p99Ms) ms"' <<<"$baseline"
     echo "  lease statuses: service $statuses, redis-benchmark $baseline_statuses"
+    if jq -e -n --argjson a "$statuses" --argjson b "$baseline_statuses" '($a.recycled // 0) + ($b.recycled // 0) > 0' \
+        >/dev/null; then
+        echo "bench-leases: warning: the pool ran out of free numbers and recycled leased ones. Raise" \
+            "BENCH_POOL_SIZE or lower BENCH_LEASE_SECONDS to measure grants only." >&2
+    fi
 done
 
 # p99 at about half the peak. wrk has no rate limit and sends as fast as its connections allow, so short probes
@@ -246,12 +253,15 @@ cpu=$(cpu_usage "$snapshot" "$(cpu_snapshot)" "$(jq .requests <<<"$half")")
 jq -n -c --argjson connections "$half_connections" --argjson service "$half" --argjson probes "$probes" \
     --argjson cpu "$cpu" '{kind: "half-peak", $connections, $service, $probes, $cpu}' >>"$results"
 
-vm_hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pool_pid/status")
-jq -n --argjson vmHwmKiB "$vm_hwm_kib" --arg start "$load_at_start" --arg finish "$(cut -d' ' -f1-3 /proc/loadavg)" \
+# VmHWM is the peak resident set. RssAnon and RssFile split the current one into heap and stacks versus mapped
+# files, mostly shared libraries whose pages other processes may share.
+memory_kib() { awk -v field="$1:" '$1 == field { print $2 }' "/proc/$pool_pid/status"; }
+jq -n --argjson vmHwmKiB "$(memory_kib VmHWM)" --argjson rssAnonKiB "$(memory_kib RssAnon)" \
+    --argjson rssFileKiB "$(memory_kib RssFile)" --arg start "$load_at_start" --arg finish "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --argjson poolSize "$pool_size" --argjson leaseSeconds "$lease_seconds" --argjson duration "$duration" \
     --argjson redisRequests "$redis_requests" --argjson wrkThreads "$wrk_threads" \
     --argjson redisConnections "${RINGTRAIL_REDIS_CONNECTIONS:-8}" --arg levels "${connection_levels[*]}" \
-    '{$vmHwmKiB, loadAverageAtStart: $start, loadAverageAtEnd: $finish,
+    '{$vmHwmKiB, $rssAnonKiB, $rssFileKiB, loadAverageAtStart: $start, loadAverageAtEnd: $finish,
       settings: {$poolSize, $leaseSeconds, durationSeconds: $duration, $redisRequests, $wrkThreads,
                  numberPoolRedisConnections: $redisConnections,
                  connections: ($levels | split(" ") | map(tonumber))}}' >"$RUN_DIR/run.json"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(
     librdkafka-dev libhiredis-dev libmicrohttpd-dev libssl-dev libphonenumber-dev libicu-dev
-    redis-server redis-tools wrk unzip curl docker-compose
+    redis-server redis-tools wrk jq unzip curl docker-compose chromium
 )
 missing=()
 for package in "${debian_packages[@]}"; do

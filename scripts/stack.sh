@@ -49,7 +49,16 @@ stop() {
     rm -f "$run_dir/pids/$name"
 }
 
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 infra_up() {
+    for port in "$redis_port" "$kafka_port"; do
+        if port_in_use "$port" && ! { is_running redis && is_running tansu; }; then
+            echo "stack: port $port on 127.0.0.1 is already in use by another program; stop it or choose other" \
+                "ports (RINGTRAIL_REDIS_URL, RINGTRAIL_KAFKA_BROKERS; TEST_REDIS_PORT, TEST_KAFKA_PORT for make test)" >&2
+            return 1
+        fi
+    done
     if ! is_running redis; then
         mkdir -p "$run_dir/redis"
         redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$root/$run_dir/redis" --appendonly yes \

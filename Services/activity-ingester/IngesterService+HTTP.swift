@@ -42,13 +42,24 @@ extension IngesterService {
 
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                // Events of one session are published in batch order, because the ingester applies them in topic
+                // order; different sessions go in parallel.
+                var order: [String] = []
+                var bySession: [String: [WebEvent]] = [:]
                 for event in valid {
+                    if bySession[event.sessionId] == nil { order.append(event.sessionId) }
+                    bySession[event.sessionId, default: []].append(event)
+                }
+                for session in order {
+                    let events = bySession[session] ?? []
                     group.addTask {
-                        try await context.publisher.publish(
-                            .webActivity, key: event.sessionId, type: event.cloudEventType,
-                            advertiserID: advertiser.id, subject: event.sessionId, data: event,
-                            id: "\(advertiser.id):\(event.messageId)"
-                        )
+                        for event in events {
+                            try await context.publisher.publish(
+                                .webActivity, key: event.sessionId, type: event.cloudEventType,
+                                advertiserID: advertiser.id, subject: event.sessionId, data: event,
+                                id: "\(advertiser.id):\(event.messageId)"
+                            )
+                        }
                     }
                 }
                 try await group.waitForAll()
@@ -69,6 +80,8 @@ extension IngesterService {
             let data = try JSONEncoder().encode(raw)
             var event = try JSONDecoder().decode(WebEvent.self, from: data)
             event.receivedAt = receivedAt
+            // The full address is personal data: only its network part is kept, before anything is stored.
+            if let ip = event.context?.ip { event.context?.ip = IPAddress.truncated(ip) }
             try event.validate()
             return .success(event)
         } catch let error as ValidationError {
@@ -87,7 +100,7 @@ extension IngesterService {
         let record: SessionRecord?
         do {
             record = Identifier.isValid(id) ? try await sessions.record(advertiser: advertiser.id, session: id) : nil
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }

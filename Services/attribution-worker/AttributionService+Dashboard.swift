@@ -2,8 +2,8 @@ import HTTPKit
 import SecurityKit
 
 extension AttributionService {
-    /// `GET /dashboard`: the campaign dashboard, a self-contained HTML page that reads `GET /v1/reports/campaigns`
-    /// from the browser with the read key the user enters.
+    /// Serves `GET /dashboard`, a self-contained HTML page that reads `GET /v1/reports/campaigns` from the browser
+    /// with the read key the user enters.
     ///
     /// The page needs no key itself, because it contains no data. Its inline script and style run only with the
     /// random nonce of this response, and the Content-Security-Policy allows requests to this origin only, so

@@ -156,7 +156,7 @@ extension AttributionService {
     private func withRedisUnavailable<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }

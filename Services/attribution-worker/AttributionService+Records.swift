@@ -71,7 +71,7 @@ extension AttributionService {
                 others = try await sessions.sessions(advertiser: advertiser.id, visitor: visitor).filter { $0 != id }
             }
             return CompleteRecord(session: session, calls: calls, visitorSessions: others)
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }
     }

@@ -117,7 +117,7 @@ extension AttributionService {
             }
             return .json(CampaignReport(from: Timestamp.format(milliseconds: from), to: Timestamp.format(milliseconds: to),
                                         campaigns: ordered, unattributedCalls: unattributed))
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }
     }
@@ -148,7 +148,7 @@ extension AttributionService {
                     Self.googleAdsTime(started), value, Self.csvField(value.isEmpty ? "" : attribution.currency ?? ""),
                 ].joined(separator: ","))
             }
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }
         var response = HTTPResponse.text(lines.joined(separator: "\r\n") + "\r\n", contentType: "text/csv; charset=utf-8")

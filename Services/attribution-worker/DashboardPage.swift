@@ -16,10 +16,10 @@ enum DashboardPage {
         template.replacing(noncePlaceholder, with: nonce)
     }
 
-    /// The Content-Security-Policy for the page served with `nonce`.
+    /// Returns the Content-Security-Policy for the page served with `nonce`.
     ///
-    /// Only the nonce'd inline script and style run, `fetch` reaches this origin only, the favicon is an empty
-    /// `data:` image, and the key form cannot be submitted to any URL, so a key never ends up in a query string.
+    /// Only the inline script and style that carry the nonce run, and `fetch` reaches this origin only. The favicon
+    /// is an empty `data:` image. The key form cannot be submitted to any URL, so the key stays out of query strings.
     static func contentSecurityPolicy(nonce: String) -> String {
         [
             "default-src 'none'",
@@ -427,6 +427,7 @@ enum DashboardPage {
                     const medium = typeof campaign.medium === "string" ? campaign.medium : "";
                     const name = typeof campaign.name === "string" ? campaign.name : "";
                     const rowRevenue = revenueOf(campaign);
+
                     const row = document.createElement("tr");
                     row.setAttribute("data-campaign", source + "|" + medium + "|" + name);
                     row.append(
@@ -438,11 +439,13 @@ enum DashboardPage {
                         textCell(formatRevenue(rowRevenue), "num"),
                     );
                     rows.push(row);
+
                     sessions += count(campaign.sessions);
                     calls += count(campaign.calls);
                     addRevenue(revenue, rowRevenue);
                 }
                 tableBody.replaceChildren(...rows);
+
                 const total = document.createElement("tr");
                 const label = textCell(rows.length === 0 ? "No campaigns in this range" : "All campaigns");
                 label.colSpan = 3;
@@ -453,6 +456,7 @@ enum DashboardPage {
                     textCell(formatRevenue(revenue), "num"),
                 );
                 tableFoot.replaceChildren(total);
+
                 const unattributed = count(report.unattributedCalls);
                 unattributedText.textContent = "Calls without a matched session in this range: "
                     + integerFormat.format(unattributed) + ".";

@@ -125,6 +125,9 @@ extension CallRouterService {
     func postOutcome(_ request: HTTPRequest) async throws -> HTTPResponse {
         let (record, advertiser) = try await authorizedCall(request, scopes: [.agent])
         let body = try request.decodeJSON(OutcomeRequest.self)
+        if let agent = body.agentId, !Identifier.isValid(agent) {
+            throw HTTPError.badRequest("agentId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+        }
         let outcome = CallOutcome(callId: record.callId, disposition: body.disposition, revenue: body.revenue,
                                   currency: body.currency, notes: body.notes, agentId: body.agentId,
                                   recordedAt: Timestamp.format(Date()))

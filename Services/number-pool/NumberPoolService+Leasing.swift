@@ -105,7 +105,7 @@ extension NumberPoolService {
     func withRedis<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as RedisError where error.code != .server {
+        } catch let error as RedisError where error.code != .server || error.isRetriable {
             context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }

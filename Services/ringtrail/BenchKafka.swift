@@ -31,8 +31,10 @@ private func text(of buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-private func makeHandle(_ type: rd_kafka_type_t, _ properties: [String: String]) throws -> OpaquePointer {
+private func makeHandle(_ type: rd_kafka_type_t, _ properties: [String: String],
+                        configure: (OpaquePointer) -> Void = { _ in }) throws -> OpaquePointer {
     let conf = try makeRawConfiguration(properties)
+    configure(conf)
     var errorText = [CChar](repeating: 0, count: 512)
     guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
         rd_kafka_conf_destroy(conf)
@@ -158,16 +160,64 @@ final class ArrivalRecorder: Sendable {
     }
 }
 
+/// The acknowledgement latency of each probe message, from its produce call to its delivery report.
+final class AcknowledgementLog: Sendable {
+    /// Probe index and latency in milliseconds, in the order the reports arrived.
+    let latencies = Mutex<[(index: Int, milliseconds: Double)]>([])
+    let failures = Atomic<Int>(0)
+}
+
+/// Reads the probe's index from its key and its produce time from its payload, and logs the latency.
+private func onProbeDelivery(
+    _ handle: OpaquePointer?,
+    _ message: UnsafePointer<rd_kafka_message_t>?,
+    _ opaque: UnsafeMutableRawPointer?
+) {
+    guard let message, let opaque else { return }
+
+    let acknowledgedAt = wallClockMicroseconds()
+    let log = Unmanaged<AcknowledgementLog>.fromOpaque(opaque).takeUnretainedValue()
+    let report = message.pointee
+    guard report.err == RD_KAFKA_RESP_ERR_NO_ERROR, let key = report.key, let payload = report.payload else {
+        log.failures.add(1, ordering: .relaxed)
+        return
+    }
+    let keyText = String(decoding: UnsafeRawBufferPointer(start: key, count: report.key_len), as: UTF8.self)
+    let digits = UnsafeRawBufferPointer(start: payload, count: report.len).prefix { $0 != 0x20 }
+    guard let index = Int(keyText.dropFirst("probe-".count)),
+        let producedAt = Int64(String(decoding: digits, as: UTF8.self))
+    else { return }
+    log.latencies.withLock { $0.append((index, Double(acknowledgedAt - producedAt) / 1000)) }
+}
+
 /// A librdkafka producer that sends timestamped probe messages on a fixed schedule, for the broker's own
-/// produce-to-consume latency.
+/// produce-to-acknowledgement and produce-to-consume latency.
+///
+/// One thread polls for delivery reports, as KafkaKit's producer does, so an acknowledgement is logged when it
+/// arrives.
 final class ProbeProducer: Sendable {
-    /// Owns the handle; destroyed in `finish()`.
+    /// Owns the handle; destroyed in `finish()` after the poll thread stopped.
     private nonisolated(unsafe) let handle: OpaquePointer
+    let acknowledgements: AcknowledgementLog
+    private let stopped = Atomic<Bool>(false)
+    private let pollThreadDone = DispatchSemaphore(value: 0)
 
     init(brokers: String, properties: [String: String]) throws {
         var all = properties
         all["bootstrap.servers"] = brokers
-        handle = try makeHandle(RD_KAFKA_PRODUCER, all)
+        let log = AcknowledgementLog()
+        handle = try makeHandle(RD_KAFKA_PRODUCER, all) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, onProbeDelivery)
+            // Unretained: the producer keeps the log alive until the handle is destroyed in `finish()`.
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(log).toOpaque())
+        }
+        acknowledgements = log
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .acquiring) { rd_kafka_poll(handle, 100) }
+            pollThreadDone.signal()
+        }
+        thread.name = "bench-probe-poll"
+        thread.start()
     }
 
     /// Produces `count` messages, one every `1 / rate` seconds from `start`, each keyed `probe-<n>` and carrying
@@ -189,13 +239,14 @@ final class ProbeProducer: Sendable {
                 }
             }
             if result != RD_KAFKA_RESP_ERR_NO_ERROR { rejected += 1 }
-            rd_kafka_poll(handle, 0)
         }
         return rejected
     }
 
-    /// Waits up to 10 s for queued messages and destroys the producer; returns how many were still queued.
+    /// Waits up to 10 s for queued messages and destroys the producer. Returns how many were still queued.
     func finish() -> Int {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return 0 }
+        pollThreadDone.wait()
         rd_kafka_flush(handle, 10_000)
         let left = Int(rd_kafka_outq_len(handle))
         rd_kafka_destroy(handle)

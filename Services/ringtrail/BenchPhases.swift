@@ -2,6 +2,7 @@ import Foundation
 import KafkaKit
 import Model
 import SecurityKit
+import Synchronization
 
 extension BenchCallsCommand {
     /// The measurements of the calls phase, before they go into the report.
@@ -47,6 +48,9 @@ extension BenchCallsCommand {
                          payloadBytes: options.probeBytes)
         }
         let unsent = producer.finish()
+        let acknowledgements = producer.acknowledgements.latencies.withLock { entries in
+            entries.filter { $0.index >= warmupCount }.map(\.milliseconds)
+        }
         // A probe that never arrives is reported as missing in `received`, not as a failure of the run.
         let arrived = (try? await waitForKeys((warmupCount..<total).map { "probe-\($0)" }, on: topic,
                                               recorder: recorder, seconds: 10, description: "probe messages"))
@@ -67,7 +71,8 @@ extension BenchCallsCommand {
         let span = Double((producedTimes.max() ?? 0) - (producedTimes.min() ?? 0))
         let achieved = span > 0 ? Double(producedTimes.count - 1) * 1_000_000 / span : 0
         return .init(topic: topic, planned: count, received: latencies.count, rejected: rejected,
-                     messagesPerSecond: LatencySummary.rounded(achieved), latency: LatencySummary(latencies))
+                     messagesPerSecond: LatencySummary.rounded(achieved), latency: LatencySummary(latencies),
+                     acknowledgement: LatencySummary(acknowledgements))
     }
 
     // MARK: - Calls

@@ -53,6 +53,8 @@ struct BenchCallsReport: Codable, Sendable {
         var fetchWaitMs: Int
         var lingerMs: String
         var probeBytes: Int
+        /// `RINGTRAIL_KAFKA_CONFIG` as the bench saw it, which the services started by the script also read.
+        var servicesKafkaConfig: String
     }
 
     struct Seeding: Codable, Sendable {
@@ -83,7 +85,10 @@ struct BenchCallsReport: Codable, Sendable {
         var received: Int
         var rejected: Int
         var messagesPerSecond: Double
+        /// From the produce call to the consumer.
         var latency: LatencySummary
+        /// From the produce call to the delivery report, the broker's acknowledgement.
+        var acknowledgement: LatencySummary
     }
 
     var date: String
@@ -144,6 +149,7 @@ struct BenchCallsReport: Codable, Sendable {
             row("webhook response", webhookResponse),
             row("webhook to screen consumed", webhookToScreen),
             row("broker produce to consume (baseline)", broker.latency),
+            row("broker produce to acknowledgement (baseline)", broker.acknowledgement),
             "stages of webhook to screen (Kafka timestamps, 1 ms resolution):",
         ]
         lines += stages.map { row("  " + $0.stage, $0.latency) }

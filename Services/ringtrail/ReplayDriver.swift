@@ -82,8 +82,10 @@ struct ReplayDriver: Sendable {
     func run() async throws {
         let simulatedEnd = max(sessions.map(\.end).max() ?? 0, calls.map(\.time).max() ?? 0)
         let realDuration = Double(simulatedEnd - simulationStart) / settings.speed / 1000
-        let human = sessions.filter { !$0.isBot }.count
-        say("replay: \(sessions.count) sessions (\(human) human), \(calls.count) calls, speed \(settings.speed): "
+        let withPages = sessions.filter { !$0.pages.isEmpty }
+        let human = withPages.filter { !$0.isBot }.count
+        say("replay: \(withPages.count) sessions with pages (\(human) human), \(calls.count) calls planned, "
+            + "speed \(settings.speed): "
               + "about \(Int(realDuration)) s of wall-clock time")
         let realStart = Self.now() + 1000
         let progress = Task {

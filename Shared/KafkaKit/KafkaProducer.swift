@@ -15,11 +15,12 @@ public final class KafkaProducer: Sendable {
     private let pollThreadDone = DispatchSemaphore(value: 0)
     private let logger: Logger
 
-    /// Properties used unless the caller sets them: idempotence on, a short linger for low latency, a bounded queue
-    /// and a 30-second delivery timeout so that a send fails instead of waiting for minutes.
+    /// Properties used unless the caller sets them: idempotence on, no linger because HTTP handlers wait for each
+    /// acknowledgement, a bounded queue, and a 30-second delivery timeout so that a send fails instead of waiting
+    /// for minutes.
     public static let defaultProperties: [String: String] = [
         "enable.idempotence": "true",
-        "linger.ms": "2",
+        "linger.ms": "0",
         "message.timeout.ms": "30000",
         "queue.buffering.max.messages": "200000",
         "socket.keepalive.enable": "true",

@@ -147,7 +147,8 @@ public struct ValidationError: Error, CustomStringConvertible, Sendable, Equatab
             if context.codingPath.isEmpty {
                 self.init("not valid JSON")
             } else {
-                self.init("\(path(context.codingPath)) is invalid: \(context.debugDescription)")
+                // The decoder's own text names Swift types, so the reason names only the field.
+                self.init("\(path(context.codingPath)) has an invalid value")
             }
         @unknown default:
             self.init("invalid document")

@@ -294,8 +294,8 @@ public struct MatchingSettings: Codable, Sendable {
     public var phoneClickWindowSeconds: Double = 300
     /// Activity within this time before the call counts as recent; the signal fades over it. Default: 1800.
     public var recentActivitySeconds: Double = 1800
-    /// At most this many candidates are shown; the rest are counted as omitted. Default: 200.
-    public var maxCandidates: Int = 200
+    /// At most this many candidates are shown; the rest are counted as omitted. Default: 500.
+    public var maxCandidates: Int = 500
 
     public init() {}
 
@@ -305,7 +305,7 @@ public struct MatchingSettings: Codable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         phoneClickWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .phoneClickWindowSeconds) ?? 300
         recentActivitySeconds = try container.decodeIfPresent(Double.self, forKey: .recentActivitySeconds) ?? 1800
-        maxCandidates = try container.decodeIfPresent(Int.self, forKey: .maxCandidates) ?? 200
+        maxCandidates = try container.decodeIfPresent(Int.self, forKey: .maxCandidates) ?? 500
     }
 }
 

@@ -33,6 +33,8 @@ public final class TenantRegistry: Sendable {
     }
 
     private let state: Mutex<Snapshot>
+    /// The modification time of the file last tried, valid or not, so an invalid file is reported once.
+    private let lastTried = Mutex<Date?>(nil)
     private let path: String
     private let logger: Logger
 
@@ -104,8 +106,9 @@ public final class TenantRegistry: Sendable {
     @discardableResult
     public func reloadIfChanged() -> Bool {
         let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-        let known = state.withLock { $0.modified }
+        let known = lastTried.withLock { $0 } ?? state.withLock { $0.modified }
         guard let modified, modified != known else { return false }
+        lastTried.withLock { $0 = modified }
         return reload()
     }
 

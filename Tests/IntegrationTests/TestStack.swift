@@ -4,6 +4,7 @@ import Model
 import RedisKit
 import SecurityKit
 import ServiceKit
+import Synchronization
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -125,6 +126,7 @@ final class TestStack: Sendable {
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = process.standardError
         try process.run()
+        ChildProcesses.shared.track(process)
         return process
     }
 
@@ -344,4 +346,28 @@ func awaitMessage<Payload: Codable & Sendable>(
     where predicate: @Sendable (CloudEvent<Payload>) -> Bool
 ) async -> CloudEvent<Payload>? {
     await reader.first(type, topic: topic, timeout: timeout, where: predicate)
+}
+
+/// The services and servers the tests started, stopped when the test process exits, and listed in the file named
+/// by `RINGTRAIL_TEST_PIDS_FILE` so that `make test` can stop them even after a crash.
+final class ChildProcesses: Sendable {
+    static let shared: ChildProcesses = {
+        let children = ChildProcesses()
+        atexit {
+            for pid in ChildProcesses.shared.pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+        }
+        return children
+    }()
+
+    private let pids = Mutex<[Int32]>([])
+
+    func track(_ process: Process) {
+        pids.withLock { $0.append(process.processIdentifier) }
+        guard let path = ProcessInfo.processInfo.environment["RINGTRAIL_TEST_PIDS_FILE"],
+            let handle = FileHandle(forWritingAtPath: path)
+        else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data("\(process.processIdentifier)\n".utf8))
+        try? handle.close()
+    }
 }

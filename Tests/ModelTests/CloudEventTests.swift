@@ -398,7 +398,7 @@ struct CloudEventTests {
     func decodeNamesPathOfUnknownEnumValue() throws {
         let data = Self.callStarted.replacingOccurrences(of: #""status":"started""#, with: #""status":"exploded""#)
         let reason = try #require(Self.rejection(Self.envelope(type: EventType.callStarted, data: data), as: CallEvent.self))
-        #expect(reason.hasPrefix("data.status is invalid: "))
+        #expect(reason == "data.status has an invalid value")
     }
 
     // MARK: - Payload validation

@@ -108,7 +108,7 @@ struct TenantsTests {
         #expect(acme.autoMatch.minMargin == 0.5)
         #expect(acme.matching.phoneClickWindowSeconds == 300)
         #expect(acme.matching.recentActivitySeconds == 1800)
-        #expect(acme.matching.maxCandidates == 200)
+        #expect(acme.matching.maxCandidates == 500)
         #expect(acme.sessionTimeoutSeconds == 1800)
         #expect(acme.retentionDays == 400)
 
@@ -144,7 +144,7 @@ struct TenantsTests {
         let acme = try #require(try Self.decode(text).advertiser("acme"))
         #expect(acme.matching.phoneClickWindowSeconds == 60)
         #expect(acme.matching.recentActivitySeconds == 1800)
-        #expect(acme.matching.maxCandidates == 200)
+        #expect(acme.matching.maxCandidates == 500)
     }
 
     @Test

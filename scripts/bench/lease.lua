@@ -27,7 +27,7 @@ local counter = 0
 
 function init(args)
     if key == nil or key == "" then
-        error("BENCH_WEB_KEY is not set; scripts/bench-leases.sh sets it to the web key of its tenants file")
+        error("BENCH_WEB_KEY is not set. scripts/bench-leases.sh sets it to the web key of its tenants file.")
     end
     headers = {
         ["Authorization"] = "Bearer " .. key,
@@ -37,7 +37,8 @@ end
 
 function request()
     counter = counter + 1
-    -- Session and visitor ids are unique across threads and runs: prefix (random and per thread) plus counter.
+    -- Session and visitor ids are unique across threads and runs, because they join a random per-thread prefix and
+    -- a counter.
     local id = prefix .. "-" .. counter
     local body = '{"pool":"' .. pool .. '","sessionId":"s-' .. id .. '","visitorId":"v-' .. id .. '",'
         .. '"userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '

@@ -64,7 +64,8 @@ def command_tenants(directory, pool_size, lease_seconds):
     with open(path, encoding="utf-8") as handle:
         tenants = json.load(handle)
     pool = tenants["advertisers"][0]["pools"][0]
-    # +1555 followed by 7 digits: valid E.164, outside the 555-01xx range the replay uses for fallback numbers.
+    # Valid E.164 numbers from +15550000000 up. Below 5,550,000 numbers they stay clear of the replay's fallback and
+    # forwarding numbers (+155555501xx).
     numbers = [f"+1555{index:07d}" for index in range(int(pool_size))]
     pool["numbers"] = numbers
     pool["leaseSeconds"] = float(lease_seconds)
@@ -181,6 +182,7 @@ def command_report(directory, out):
     if not levels:
         fail("no concurrency level was measured")
     best = max(levels, key=lambda level: level["serviceRps"])
+    redis_peak = max(level["redisRps"] for level in levels)
     half_record = next((record for record in records if record["kind"] == "half-peak"), None)
     half = None
     if half_record is not None:
@@ -204,10 +206,13 @@ def command_report(directory, out):
         "p50Ms": best["p50Ms"],
         "p99MsAtHalfPeak": half["p99Ms"] if half else None,
         "peakRssMB": rounded(run["vmHwmKiB"] / 1024, 1),
+        "rssAnonMBAtEnd": rounded(run["rssAnonKiB"] / 1024, 1),
+        "rssFileMBAtEnd": rounded(run["rssFileKiB"] / 1024, 1),
         "best": best,
         "levels": levels,
         "halfPeak": half,
-        "redisPeakRps": max(level["redisRps"] for level in levels),
+        "redisPeakRps": redis_peak,
+        "ratioToRedisPeak": rounded(best["serviceRps"] / redis_peak, 3),
         "settings": run["settings"],
         "machine": machine() | {"loadAverageAtStart": run["loadAverageAtStart"],
                                 "loadAverageAtEnd": run["loadAverageAtEnd"]},
@@ -222,7 +227,11 @@ def command_report(directory, out):
         f"best: {best['serviceRps']:.0f} rps at {best['connections']} connections, "
         f"{best['ratio']:.3f} of redis-benchmark's {best['redisRps']:.0f} rps; p50 {best['p50Ms']:.2f} ms"
     )
-    print(f"peak RSS of number-pool (VmHWM): {report['peakRssMB']} MB")
+    print(f"best service rps / best redis-benchmark rps at any connection count: {report['ratioToRedisPeak']:.3f}")
+    print(
+        f"peak RSS of number-pool (VmHWM): {report['peakRssMB']} MB; at the end {report['rssAnonMBAtEnd']} MB"
+        f" anonymous and {report['rssFileMBAtEnd']} MB mapped files"
+    )
     for level in levels:
         if level["errors"]:
             print(f"warning: {level['errors']} failed requests at {level['connections']} connections", file=sys.stderr)
