@@ -23,10 +23,12 @@ extension AttributionService {
         let visitor = request.pathParameters["visitorId"] ?? ""
         guard Identifier.isValid(visitor) else { throw HTTPError.badRequest("visitorId is invalid") }
 
+        // Tombstones go out before anything is deleted, so a retry after a broker failure still finds what to name.
+        let found = try await withRedisUnavailable { try await erase(visitor: visitor, advertiser: advertiser, delete: false) }
+        try await publishTombstones(found, advertiser: advertiser)
         let erasure = try await withRedisUnavailable {
-            try await erase(visitor: visitor, advertiser: advertiser)
+            try await erase(visitor: visitor, advertiser: advertiser, delete: true)
         }
-        try await publishTombstones(erasure, advertiser: advertiser)
         context.logger.info("Visitor erased", metadata: [
             "advertiser": advertiser.id, "sessions": "\(erasure.sessions.count)", "calls": "\(erasure.calls.count)",
         ])
@@ -43,11 +45,15 @@ extension AttributionService {
             throw HTTPError.badRequest("the phone number must be in E.164 form, such as +15555550142 (%2B for +)")
         }
         let keys = context.keys
+        let calls = try await withRedisUnavailable {
+            (try await context.redis.command("SMEMBERS", keys.phoneCalls(advertiser: advertiser.id, phone: phone))
+                .array ?? []).compactMap(\.string)
+        }
+        try await publishTombstones(Erasure(visitorId: nil, phone: nil, sessions: [], calls: calls),
+                                    advertiser: advertiser, sessionsToo: false)
         let erasure = try await withRedisUnavailable { () -> Erasure in
             let visitors = (try await context.redis.command(
                 "SMEMBERS", keys.phoneVisitors(advertiser: advertiser.id, phone: phone)).array ?? []).compactMap(\.string)
-            let calls = (try await context.redis.command(
-                "SMEMBERS", keys.phoneCalls(advertiser: advertiser.id, phone: phone)).array ?? []).compactMap(\.string)
             var commands: [[String]] = [
                 ["DEL", keys.phoneVisitors(advertiser: advertiser.id, phone: phone)],
                 ["DEL", keys.phoneCalls(advertiser: advertiser.id, phone: phone)],
@@ -65,14 +71,12 @@ extension AttributionService {
             try await context.redis.pipelineOrThrow(commands)
             return Erasure(visitorId: nil, phone: phone, sessions: sessions, calls: calls)
         }
-        var published = erasure
-        published.phone = nil
-        try await publishTombstones(published, advertiser: advertiser, sessionsToo: false)
         context.logger.info("Phone number erased", metadata: ["advertiser": advertiser.id, "calls": "\(erasure.calls.count)"])
         return .json(erasure)
     }
 
-    private func erase(visitor: String, advertiser: Advertiser) async throws -> Erasure {
+    /// Finds the visitor's sessions and calls and, when `delete` is true, removes them and every index entry.
+    private func erase(visitor: String, advertiser: Advertiser, delete: Bool) async throws -> Erasure {
         let keys = context.keys
         let id = advertiser.id
         let sessionIds = try await sessions.sessions(advertiser: id, visitor: visitor)
@@ -83,6 +87,8 @@ extension AttributionService {
             let members = try await context.redis.command("SMEMBERS", keys.sessionPhones(advertiser: id, session: session))
             phones.formUnion((members.array ?? []).compactMap(\.string))
         }
+        guard delete else { return Erasure(visitorId: visitor, phone: nil, sessions: sessionIds, calls: calls) }
+
         var commands: [[String]] = [["DEL", keys.visitorSessions(advertiser: id, visitor: visitor)]]
         for session in sessionIds {
             for key in [keys.session(advertiser: id, session: session), keys.sessionEvents(advertiser: id, session: session),

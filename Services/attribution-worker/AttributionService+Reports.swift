@@ -87,7 +87,9 @@ extension AttributionService {
                 let replies = try await context.redis.pipelineOrThrow(ids.map {
                     ["HMGET", context.keys.session(advertiser: advertiser.id, session: $0), "campaign", "isBot"]
                 })
-                for fields in replies.compactMap(\.array) where fields.count == 2 && fields[1].string != "1" {
+                // A session whose record expired returns no fields and is not counted.
+                for fields in replies.compactMap(\.array)
+                where fields.count == 2 && fields[1].string != "1" && !(fields[0].isNull && fields[1].isNull) {
                     let campaign = Self.reportKey(fields[0].string.flatMap {
                         try? JSONDecoder().decode(Campaign.self, from: Data($0.utf8))
                     })

@@ -112,8 +112,11 @@ public struct SessionStore: Sendable {
                 event.isPhoneClick ? "1" : "0", phone ?? "", String(retention), String(SessionStore.maxEvents),
             ] + fields
         )
+        let sessionsKey = keys.advertiserSessions(advertiser: advertiser.id)
         var indexes: [[String]] = [
-            ["ZADD", keys.advertiserSessions(advertiser: advertiser.id), "NX", String(timestamp), sid]
+            ["ZADD", sessionsKey, "NX", String(timestamp), sid],
+            // Sessions past the retention period leave the report index as their records expire.
+            ["ZREMRANGEBYSCORE", sessionsKey, "-inf", "(\(receivedAt - retention)"],
         ]
         if let visitor = event.anonymousId {
             let visitorKey = keys.visitorSessions(advertiser: advertiser.id, visitor: visitor)
