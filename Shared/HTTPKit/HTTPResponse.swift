@@ -28,7 +28,7 @@ public struct HTTPResponse: Sendable {
     /// infinity), the result is a 500 `internal_error` response, because that is a bug in the handler.
     public static func json<T: Encodable>(_ value: T, status: Int = 200) -> HTTPResponse {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else {
             return .error(
                 status: 500,
