@@ -19,7 +19,7 @@ struct AdvertiserViewTests {
                                           String(from + 250_000), "\(session)|v-\(session)|\(from)")
             let page: [String: Any] = [
                 "type": "page", "messageId": "\(session)-p", "anonymousId": "v-\(session)", "sessionId": session,
-                "properties": ["url": "https://example.com/?utm_source=\(session)&utm_medium=cpc&utm_campaign=chg"],
+                "properties": ["url": "https://example.com/?utm_source=\(session)&utm_medium=volatile&utm_campaign=chg"],
             ]
             _ = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"],
                                     json: ["batch": [page]])

@@ -75,7 +75,10 @@ struct DashboardTests {
         // Another suite may add sessions or calls while the page loads, so only rows that the API returned alike
         // before and after the page load are compared.
         var comparedKeys: Set<String> = []
-        for key in Set(before.rows.keys).union(after.rows.keys).union(page.rows.keys).sorted() {
+        // Rows with medium `volatile` belong to a suite that moves one call between campaigns and back within a
+        // second, which can happen entirely between the two snapshots.
+        for key in Set(before.rows.keys).union(after.rows.keys).union(page.rows.keys).sorted()
+        where !key.contains("|volatile|") {
             guard before.rows[key] == after.rows[key] else { continue }
 
             guard let expected = before.rows[key] else {
