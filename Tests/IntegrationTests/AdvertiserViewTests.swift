@@ -115,4 +115,30 @@ struct AdvertiserViewTests {
                                         key: stack.keys["centerAgent"])
         #expect(agent.status == 403, "call-center keys read only calls")
     }
+
+    @Test func recordsExpireAfterRetention() async throws {
+        let stack = try await TestStack.shared()
+        let session = "s-retain-\(UUID().uuidString.prefix(6).lowercased())"
+        let page: [String: Any] = [
+            "type": "page", "messageId": "\(session)-p", "anonymousId": "v-\(session)", "sessionId": session,
+            "properties": ["url": "https://example.com/"],
+        ]
+        let key = stack.keys["otherRead"]
+        let collect = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: key,
+                                          json: ["batch": [page]])
+        #expect(collect.status == 200)
+        let url = stack.url("activity-ingester", "/v1/sessions/\(session)")
+        var stored = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !stored, ContinuousClock.now < deadline {
+            stored = try await HTTP.send("GET", url, key: key).status == 200
+            if !stored { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(stored, "the session was never stored")
+        // The advertiser keeps records for three seconds.
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await HTTP.send("GET", url, key: key).status == 404)
+        let keys = try await stack.redis.command("KEYS", "\(stack.keyPrefix)*\(session)*")
+        #expect(keys.array?.isEmpty == true)
+    }
 }

@@ -148,12 +148,14 @@ final class TestStack: Sendable {
             callCenters: ["cc-east"]
         )
         acme.matching.phoneClickWindowSeconds = 300
-        let globex = Advertiser(
+        var globex = Advertiser(
             id: otherAdvertiser,
             keys: [key("otherRead", [.read, .web]), key("otherAgent", [.agent])],
             pools: [Pool(id: "main", numbers: otherNumbers, fallbackNumber: "+15555550299")],
             carriers: Carriers(twilio: .init(authToken: "other-token"))
         )
+        // Three seconds of retention, so a test can watch records expire.
+        globex.retentionDays = 3.0 / 86_400
         let file = TenantsFile(advertisers: [acme, globex],
                                callCenters: [CallCenter(id: "cc-east", keys: [key("centerAgent", [.agent])])])
         return try JSONEncoder().encode(file)
@@ -251,7 +253,7 @@ enum HTTP {
 
     static let session: URLSession = {
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 15
+        configuration.timeoutIntervalForRequest = 60
         return URLSession(configuration: configuration)
     }()
 
