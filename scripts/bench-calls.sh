@@ -5,13 +5,14 @@
 # Starts its own Redis, broker, number-pool, activity-ingester and call-router on loopback under .run/bench-calls,
 # then runs `ringtrail bench-calls`, which seeds sessions, measures the baseline with probe messages, sends
 # webhooks at a fixed rate, prints a table and writes .run/bench-calls.json. Stops everything it started, also on
-# failure or Ctrl-C.
+# failure or Ctrl-C. Each measured call's times are kept in .run/bench-calls/calls.csv.
 #
 # Variables (defaults in brackets): BENCH_RATE [200] calls and probes per second, BENCH_SECONDS [20] per phase,
-# BENCH_SESSIONS_PER_NUMBER [5], BENCH_POOL_SIZE [50] numbers, BENCH_FETCH_WAIT_MS [50] (fetch.wait.max.ms of the
-# bench's own consumers; the services take theirs from RINGTRAIL_KAFKA_CONFIG), BENCH_REDIS_PORT [6396],
-# BENCH_KAFKA_PORT [9196].
+# BENCH_SESSIONS_PER_NUMBER [5], BENCH_POOL_SIZE [50] numbers, BENCH_REDIS_PORT [6396], BENCH_KAFKA_PORT [9196].
+# BENCH_FETCH_WAIT_MS [50] is the fetch.wait.max.ms of the bench's own consumers. The services take theirs from
+# RINGTRAIL_KAFKA_CONFIG.
 # BENCH_HTTP_PORT [18281] is the number-pool's port, and the activity-ingester and the call-router take the next two.
+# BENCH_ARGS adds options to `ringtrail bench-calls`, such as --no-candidates (see `ringtrail bench-calls --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,7 +100,7 @@ processes+=(--process "tansu=$(cat "$RUN_DIR/pids/tansu")" --process "redis=$(ca
     --number-pool "http://127.0.0.1:${service_ports[number-pool]}" \
     --ingester "http://127.0.0.1:${service_ports[activity-ingester]}" \
     --call-router "http://127.0.0.1:${service_ports[call-router]}" \
-    "${processes[@]}" --output "$report"
+    "${processes[@]}" --output "$report" --samples "$RUN_DIR/calls.csv" ${BENCH_ARGS:-}
 
 # The call-router's own histograms (webhook handling time, screen latency), kept for profiling.
 curl -fs "http://127.0.0.1:${service_ports[call-router]}/metrics" >"$RUN_DIR/call-router.metrics" || true

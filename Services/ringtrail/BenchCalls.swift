@@ -30,6 +30,9 @@ enum BenchCallsCommand {
           --broker-only            measure only the broker's produce-to-consume latency and print it; needs
                                    the broker alone, and writes no report
           --output PATH            the JSON report (default .run/bench-calls.json)
+          --samples PATH           also write each measured call's times as CSV, in ms from the first send
+          --no-candidates          call a number in no pool, so that the call-router ranks no sessions and
+                                   publishes empty screens; shows the cost of the webhook and the two hops alone
         """
 
     struct Options {
@@ -49,6 +52,8 @@ enum BenchCallsCommand {
         var processes: [(name: String, pid: Int32)] = []
         var output = ".run/bench-calls.json"
         var brokerOnly = false
+        var samplesPath: String?
+        var noCandidates = false
     }
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -80,6 +85,8 @@ enum BenchCallsCommand {
             case "--probe-bytes": options.probeBytes = try number(flag)
             case "--output": options.output = try value()
             case "--broker-only": options.brokerOnly = true
+            case "--samples": options.samplesPath = try value()
+            case "--no-candidates": options.noCandidates = true
             case "--process":
                 let text = try value()
                 let parts = text.split(separator: "=", maxSplits: 1)
@@ -141,7 +148,8 @@ enum BenchCallsCommand {
                             numbers: settings.numbers.count, fetchWaitMs: options.fetchWaitMilliseconds,
                             lingerMs: KafkaProducer.defaultProperties["linger.ms"] ?? "librdkafka default",
                             probeBytes: options.probeBytes,
-                            servicesKafkaConfig: ProcessInfo.processInfo.environment["RINGTRAIL_KAFKA_CONFIG"] ?? ""),
+                            servicesKafkaConfig: ProcessInfo.processInfo.environment["RINGTRAIL_KAFKA_CONFIG"] ?? "",
+                            noCandidates: options.noCandidates),
             seeding: seeding,
             callsPerSecond: LatencySummary.rounded(calls.achievedRate),
             webhookResponseP50Ms: calls.response.p50Ms,

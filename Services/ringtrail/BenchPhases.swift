@@ -24,8 +24,9 @@ extension BenchCallsCommand {
 
     // MARK: - Broker baseline
 
-    /// Produces probe messages at `options.rate` with the services' producer settings and consumes them with the
-    /// bench's consumer, and returns the produce-to-consume latency of the measured ones.
+    /// Produces probe messages at `options.rate` with the services' producer settings, consumes them with the
+    /// bench's consumer, and returns the produce-to-consume and produce-to-acknowledgement latencies of the
+    /// measured ones.
     static func measureBroker(options: Options, brokers: String, topicPrefix: String) async throws
         -> BenchCallsReport.Broker
     {
@@ -97,7 +98,8 @@ extension BenchCallsCommand {
         let warmupCount = Int(options.rate * options.warmupSeconds)
         let count = Int(options.rate * options.seconds)
         let webhooks = (0..<(warmupCount + count)).map { index in
-            prepareWebhook(index: index, runTag: runTag, settings: settings, host: host, port: port)
+            prepareWebhook(index: index, runTag: runTag, settings: settings, host: host, port: port,
+                           to: options.noCandidates ? numberInNoPool : nil)
         }
         let warmup = Array(webhooks[..<warmupCount])
         let measured = Array(webhooks[warmupCount...])
@@ -136,10 +138,37 @@ extension BenchCallsCommand {
         let busy = machineAfter.total > machineBefore.total
             ? (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total) * 100 : 0
 
+        if let path = options.samplesPath {
+            try writeSamples(measured, timings: timings, events: events, screens: screens, to: path)
+        }
         var result = summarize(measured, timings: timings, events: events, screens: screens)
         result.cpu = cpu
         result.machineBusyPercent = LatencySummary.rounded(busy)
         return result
+    }
+
+    /// Writes one CSV line per measured call: its times relative to the first send, in milliseconds, with an
+    /// empty field for a message that never arrived.
+    private static func writeSamples(_ webhooks: [PreparedWebhook], timings: [RequestTiming],
+                                     events: [String: Arrival], screens: [String: Arrival], to path: String) throws {
+        let origin = timings.first?.scheduledAt ?? 0
+        func offset(_ micros: Int64?) -> String {
+            micros.map { String(format: "%.3f", Double($0 - origin) / 1000) } ?? ""
+        }
+        var lines = ["callSid,status,scheduled,sent,responded,eventsTimestamp,eventsConsumed,screenTimestamp,"
+            + "screenConsumed"]
+        for (webhook, timing) in zip(webhooks, timings) {
+            let event = events[webhook.callSid]
+            let screen = screens[webhook.callSid]
+            let fields = [
+                webhook.callSid, String(timing.status), offset(timing.scheduledAt), offset(timing.sentAt),
+                offset(timing.completedAt), offset(event?.timestampMilliseconds.map { $0 * 1000 }),
+                offset(event?.receivedAt), offset(screen?.timestampMilliseconds.map { $0 * 1000 }),
+                offset(screen?.receivedAt),
+            ]
+            lines.append(fields.joined(separator: ","))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     private static func cpuUse(_ name: String, pid: Int32, seconds: Double, wallSeconds: Double) -> ProcessCPUUse {
@@ -238,10 +267,14 @@ extension BenchCallsCommand {
         }
     }
 
-    /// Builds the voice webhook Twilio would send for call `index` to one of the pool's numbers, signed with the
+    /// A number outside every pool that `replay --prepare` makes, whose pools have at most 1,000 numbers from
+    /// +15555550100 up.
+    static let numberInNoPool = "+15555559999"
+
+    /// Builds the voice webhook Twilio would send for call `index` to `to` or else one of the pool's numbers, signed with the
     /// advertiser's auth token over the URL the call-router rebuilds from the `Host` header.
-    static func prepareWebhook(index: Int, runTag: String, settings: ReplaySettings, host: String, port: Int)
-        -> PreparedWebhook
+    static func prepareWebhook(index: Int, runTag: String, settings: ReplaySettings, host: String, port: Int,
+                               to: String? = nil) -> PreparedWebhook
     {
         let callSid = "CA" + runTag + String(format: "%016x", index)
         let location = locations[index % locations.count]
@@ -250,7 +283,7 @@ extension BenchCallsCommand {
             ("CallSid", callSid), ("CallStatus", "ringing"), ("Direction", "inbound"),
             ("From", "+1415" + String(format: "%07d", 2_000_000 + index)), ("FromCity", location.city.uppercased()),
             ("FromCountry", "US"), ("FromState", location.region), ("FromZip", location.zip),
-            ("To", settings.numbers[index % settings.numbers.count]),
+            ("To", to ?? settings.numbers[index % settings.numbers.count]),
         ]
         let path = "/v1/webhooks/twilio/\(settings.advertiserId)"
         let signature = TwilioSignature.compute(url: "http://\(host):\(port)\(path)", parameters: fields,

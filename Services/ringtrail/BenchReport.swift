@@ -55,6 +55,8 @@ struct BenchCallsReport: Codable, Sendable {
         var probeBytes: Int
         /// `RINGTRAIL_KAFKA_CONFIG` as the bench saw it, which the services started by the script also read.
         var servicesKafkaConfig: String
+        /// Whether the calls went to a number in no pool (`--no-candidates`).
+        var noCandidates: Bool
     }
 
     struct Seeding: Codable, Sendable {
