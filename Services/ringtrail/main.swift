@@ -13,6 +13,7 @@ let usage = """
       topics [--partitions N]      create the topics (with RINGTRAIL_TOPIC_PREFIX) on RINGTRAIL_KAFKA_BROKERS
       replay [options]             drive the running services with an access log or generated traffic;
                                    `ringtrail replay --help` lists its options
+      bench-calls [options]        measure webhook-to-screen latency (run through `make bench-calls`)
     """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
