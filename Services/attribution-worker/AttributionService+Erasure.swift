@@ -24,9 +24,9 @@ extension AttributionService {
         guard Identifier.isValid(visitor) else { throw HTTPError.badRequest("visitorId is invalid") }
 
         // Tombstones go out before anything is deleted, so a retry after a broker failure still finds what to name.
-        let found = try await withRedisUnavailable { try await erase(visitor: visitor, advertiser: advertiser, delete: false) }
+        let found = try await context.withRedis { try await erase(visitor: visitor, advertiser: advertiser, delete: false) }
         try await publishTombstones(found, advertiser: advertiser)
-        let erasure = try await withRedisUnavailable {
+        let erasure = try await context.withRedis {
             try await erase(visitor: visitor, advertiser: advertiser, delete: true)
         }
         context.logger.info("Visitor erased", metadata: [
@@ -45,13 +45,13 @@ extension AttributionService {
             throw HTTPError.badRequest("the phone number must be in E.164 form, such as +15555550142 (%2B for +)")
         }
         let keys = context.keys
-        let calls = try await withRedisUnavailable {
+        let calls = try await context.withRedis {
             (try await context.redis.command("SMEMBERS", keys.phoneCalls(advertiser: advertiser.id, phone: phone))
                 .array ?? []).compactMap(\.string)
         }
         try await publishTombstones(Erasure(visitorId: nil, phone: nil, sessions: [], calls: calls),
                                     advertiser: advertiser, sessionsToo: false)
-        let erasure = try await withRedisUnavailable { () -> Erasure in
+        let erasure = try await context.withRedis { () -> Erasure in
             let visitors = (try await context.redis.command(
                 "SMEMBERS", keys.phoneVisitors(advertiser: advertiser.id, phone: phone)).array ?? []).compactMap(\.string)
             var commands: [[String]] = [
@@ -156,15 +156,6 @@ extension AttributionService {
             context.logger.error("Erasure tombstones not published", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("the data was erased but the broker is unreachable; send the request again "
                                         + "to publish the tombstones", retryAfterSeconds: 2)
-        }
-    }
-
-    private func withRedisUnavailable<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RedisError where error.code != .server || error.isRetriable {
-            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }
     }
 }

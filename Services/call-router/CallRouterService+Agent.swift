@@ -72,10 +72,10 @@ extension CallRouterService {
         let principal = try context.tenants.authorize(request, anyOf: scopes)
         let callId = request.pathParameters["callId"] ?? ""
         guard Identifier.isValid(callId),
-            let owner = try await withRedis({ try await calls.owner(of: callId) }),
+            let owner = try await context.withRedis({ try await calls.owner(of: callId) }),
             context.tenants.mayAccessCalls(of: owner, principal: principal),
             let advertiser = context.tenants.advertiser(owner),
-            let record = try await withRedis({ try await calls.record(advertiser: owner, callId: callId) })
+            let record = try await context.withRedis({ try await calls.record(advertiser: owner, callId: callId) })
         else {
             throw HTTPError.notFound("no call \(callId)")
         }
@@ -112,7 +112,7 @@ extension CallRouterService {
             try await context.publisher.publish(.callMatches, key: record.callId, type: EventType.callMatched,
                                                 advertiserID: advertiser.id, subject: record.callId, data: match)
         }
-        try await withRedis {
+        try await context.withRedis {
             try await calls.storeMatch(match, advertiser: advertiser.id)
             if let from = record.from, let visitor = chosen?.visitorId {
                 try await sessions.rememberCaller(advertiser: advertiser, phone: from, visitor: visitor)
@@ -140,7 +140,7 @@ extension CallRouterService {
             try await context.publisher.publish(.callOutcomes, key: record.callId, type: EventType.callOutcome,
                                                 advertiserID: advertiser.id, subject: record.callId, data: outcome)
         }
-        try await withRedis { try await calls.storeOutcome(outcome, advertiser: advertiser.id) }
+        try await context.withRedis { try await calls.storeOutcome(outcome, advertiser: advertiser.id) }
         return .json(outcome)
     }
 }

@@ -38,17 +38,6 @@ struct CallRouterService: Sendable {
         router.add("POST", "/v1/calls/:callId/outcome") { request in try await postOutcome(request) }
     }
 
-    /// Runs a Redis operation, turning an unreachable Redis into 503 with a retry hint.
-    @discardableResult
-    func withRedis<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RedisError where error.code != .server || error.isRetriable {
-            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
-        }
-    }
-
     /// Publishes on a topic, turning an unreachable broker into 503 with a retry hint.
     @discardableResult
     func withBroker<T>(_ body: () async throws -> T) async throws -> T {

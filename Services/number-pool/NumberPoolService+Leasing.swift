@@ -52,11 +52,11 @@ extension NumberPoolService {
         let isBot = !(body.userAgent ?? "").isEmpty && BotDetector.isBot(userAgent: body.userAgent)
         let grant: LeaseGrant
         if isBot {
-            try await withRedis { try await leases.countFallback(advertiser: advertiser.id, pool: pool.id) }
+            try await context.withRedis { try await leases.countFallback(advertiser: advertiser.id, pool: pool.id) }
             grant = LeaseGrant(status: .fallback, number: pool.fallbackNumber, from: Int64(Date().timeIntervalSince1970 * 1000),
                                until: nil)
         } else {
-            grant = try await withRedis {
+            grant = try await context.withRedis {
                 try await leases.grant(advertiser: advertiser, pool: pool, session: session, visitor: body.visitorId,
                                        lookbackSeconds: advertiser.lookbackSeconds)
             }
@@ -101,16 +101,6 @@ extension NumberPoolService {
         }
     }
 
-    /// Runs a Redis operation, turning an unreachable Redis into 503 with a retry hint.
-    func withRedis<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RedisError where error.code != .server || error.isRetriable {
-            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
-        }
-    }
-
     func poolStats(_ request: HTTPRequest) async throws -> HTTPResponse {
         let principal = try context.tenants.authorize(request, anyOf: [.read])
         let advertiser = try context.tenants.advertiser(of: principal)
@@ -118,7 +108,7 @@ extension NumberPoolService {
         guard let pool = advertiser.pool(id) else {
             throw HTTPError(status: 404, code: "not_found", message: "no pool \(id) for this advertiser", headers: [])
         }
-        return .json(try await withRedis { try await leases.stats(advertiser: advertiser.id, pool: pool) })
+        return .json(try await context.withRedis { try await leases.stats(advertiser: advertiser.id, pool: pool) })
     }
 
     func history(_ request: HTTPRequest) async throws -> HTTPResponse {
@@ -137,7 +127,7 @@ extension NumberPoolService {
             }
             since = parsed
         }
-        let records = try await withRedis {
+        let records = try await context.withRedis {
             try await leases.history(advertiser: advertiser.id, pool: pool.id, number: number, since: since)
         }
         return .json(records.map {
