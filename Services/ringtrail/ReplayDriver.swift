@@ -3,7 +3,7 @@ import Model
 import SecurityKit
 import ServiceKit
 
-/// What the driver saw while replaying: numbers shown, webhook times and agent actions. The report takes its
+/// The driver's log of a replay: numbers shown, webhook times and agent actions. The report takes its
 /// figures from the services' topics and APIs and uses this only for the truth it scores them against.
 actor ReplayLedger {
     var numberShown: [Int: String] = [:]

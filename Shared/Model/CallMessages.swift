@@ -1,6 +1,6 @@
 import Foundation
 
-/// What an agent sees of a candidate session, enough to ask the caller the right question.
+/// The details of a candidate session shown to an agent, enough to ask the caller the right question.
 public struct SessionDetails: Codable, Sendable, Equatable {
     public var landingPage: String?
     public var referrer: String?
@@ -78,7 +78,7 @@ public struct CallScreen: Codable, Sendable, Equatable {
     }
 }
 
-/// Which session a caller is, or none; published on `calls.matches` keyed by the call id.
+/// The decision of which session a caller is, or none, published on `calls.matches` keyed by the call id.
 public struct CallMatch: Codable, Sendable, Equatable, Validating {
     public enum Method: String, Codable, Sendable { case auto, agent, ani }
 
@@ -130,7 +130,7 @@ public struct CallMatch: Codable, Sendable, Equatable, Validating {
     }
 }
 
-/// What came of a call, recorded by the agent; published on `calls.outcomes` keyed by the call id.
+/// The result of a call, recorded by the agent and published on `calls.outcomes` keyed by the call id.
 public struct CallOutcome: Codable, Sendable, Equatable, Validating {
     public static let dispositions: Set<String> = [
         "sale", "lead", "appointment", "no-sale", "support", "spam", "wrong-number", "voicemail",

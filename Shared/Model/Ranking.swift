@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the call itself tells about the caller.
+/// Facts about the caller that the call itself carries.
 public struct CallFacts: Sendable {
     public var callTime: Int64
     /// E.164, or nil when withheld.
@@ -18,7 +18,7 @@ public struct CallFacts: Sendable {
     }
 }
 
-/// What Ringtrail knows of one session that held the called number. Times are milliseconds since the epoch.
+/// Stored facts about one session that held the called number. Times are milliseconds since the epoch.
 public struct CandidateFacts: Sendable {
     public var sessionId: String
     public var visitorId: String?
@@ -130,7 +130,7 @@ public enum Ranking {
         return (top, top.identifiedByNumber && !otherKnownByNumber ? .ani : .auto)
     }
 
-    /// Every signal that applies to `facts`, strongest evidence first.
+    /// Returns every signal that applies to `facts`, strongest evidence first.
     public static func signals(for facts: CandidateFacts, call: CallFacts, settings: MatchingSettings) -> [Signal] {
         [
             callerNumber(facts, call: call),
@@ -197,7 +197,7 @@ public enum Ranking {
         return nil
     }
 
-    /// A short human form of a duration in milliseconds: "20 s", "3 min", "5 h", "2 d".
+    /// Formats a duration in milliseconds for people: "20 s", "3 min", "5 h", "2 d".
     public static func describe(_ milliseconds: Int64) -> String {
         let seconds = milliseconds / 1000
         switch seconds {
