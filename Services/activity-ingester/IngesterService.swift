@@ -34,34 +34,77 @@ struct IngesterService: Sendable {
             return
         }
         await consumer.run(shutdown: context.shutdown) { batch in
-            for message in batch {
-                try await apply(message)
-            }
+            try await apply(batch)
         }
     }
 
-    private func apply(_ message: KafkaMessage) async throws {
+    /// Validates a batch from `web.activity`, writes the valid events to Redis in a few pipelined round trips and
+    /// sends the invalid ones to `deadletter` meanwhile; it returns when both are done, so the consumer stores the
+    /// batch's offsets only then.
+    ///
+    /// - Throws: when Redis or the broker is unreachable; the consumer then retries the whole batch, which is
+    ///   safe because applying an event twice changes nothing.
+    func apply(_ batch: [KafkaMessage]) async throws {
+        var valid: [IncomingWebEvent] = []
+        var validMessages: [KafkaMessage] = []
+        var rejected: [(message: KafkaMessage, reason: String)] = []
+        for message in batch {
+            switch validate(message) {
+            case .success(let incoming):
+                valid.append(incoming)
+                validMessages.append(message)
+            case .failure(let error):
+                rejected.append((message, error.reason))
+            }
+        }
+
+        async let letters: Void = deadLetter(rejected)
+        let results = try await sessions.apply(valid)
+        try await letters
+
+        var failed: [(message: KafkaMessage, reason: String)] = []
+        var applied = 0
+        var duplicates = 0
+        for (message, result) in zip(validMessages, results) {
+            switch result {
+            case .applied: applied += 1
+            case .duplicate: duplicates += 1
+            case .failed(let reason): failed.append((message, reason))
+            }
+        }
+        try await deadLetter(failed)
+        Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "applied"], by: Double(applied))
+        Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "duplicate"], by: Double(duplicates))
+        Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "rejected"],
+                                 by: Double(rejected.count + failed.count))
+    }
+
+    private func validate(_ message: KafkaMessage) -> Result<IncomingWebEvent, ValidationError> {
         let event: CloudEvent<WebEvent>
         do {
             event = try CloudEvent<WebEvent>.decode(message.value ?? [], expectedTypes: EventType.webTypes)
         } catch {
-            try await context.publisher.deadLetter(message, reason: error.reason, service: context.name)
-            return
+            return .failure(ValidationError(error.reason))
         }
         guard let advertiser = context.tenants.advertiser(event.advertiserid) else {
-            try await context.publisher.deadLetter(
-                message, reason: "unknown advertiser \(event.advertiserid)", service: context.name)
-            return
+            return .failure(ValidationError("unknown advertiser \(event.advertiserid)"))
         }
         guard event.type == event.data.cloudEventType else {
-            try await context.publisher.deadLetter(
-                message, reason: "type \(event.type) does not match the event's type \(event.data.type.rawValue)",
-                service: context.name)
-            return
+            return .failure(ValidationError(
+                "type \(event.type) does not match the event's type \(event.data.type.rawValue)"))
         }
         let received = message.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
-        let applied = try await sessions.apply(event.data, advertiser: advertiser, receivedAt: received)
-        Metrics.shared.increment("ringtrail_web_events_total",
-                                 labels: ["type": event.data.type.rawValue, "applied": applied ? "yes" : "duplicate"])
+        return .success(IncomingWebEvent(event: event.data, advertiser: advertiser, receivedAt: received))
+    }
+
+    private func deadLetter(_ letters: [(message: KafkaMessage, reason: String)]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for letter in letters {
+                group.addTask {
+                    try await context.publisher.deadLetter(letter.message, reason: letter.reason, service: context.name)
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 }

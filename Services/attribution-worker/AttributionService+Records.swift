@@ -35,6 +35,7 @@ struct SessionSummary: Encodable {
     var startedAt: String?
     var lastActiveAt: String?
     var landingPage: String?
+    var channel: Channel?
     var campaign: Campaign?
     var clickIds: [String: String]
     var pageViews: Int
@@ -94,6 +95,7 @@ extension AttributionService {
             startedAt: record.session.startedAt,
             lastActiveAt: record.session.lastActiveAt,
             landingPage: record.session.landingPage,
+            channel: record.session.channel,
             campaign: record.session.campaign,
             clickIds: record.session.clickIds,
             pageViews: record.session.pages.count,

@@ -17,10 +17,22 @@ struct CampaignRow: Encodable {
     var revenue: [String: Double] = [:]
 }
 
+/// One row of the report's channel breakdown, with the same counts as a campaign row.
+struct ChannelRow: Encodable {
+    var channel: String
+    var sessions = 0
+    var calls = 0
+    var matchedCalls = 0
+    var dispositions: [String: Int] = [:]
+    var revenue: [String: Double] = [:]
+}
+
 struct CampaignReport: Encodable {
     var from: String
     var to: String
     var campaigns: [CampaignRow]
+    /// The same sessions and calls by channel; sessions recorded before channels existed count as `unknown`.
+    var channels: [ChannelRow]
     /// Calls in the range that no session was matched to.
     var unattributedCalls: Int
 }
@@ -69,13 +81,15 @@ extension AttributionService {
     }
 
     /// `GET /v1/reports/campaigns`: sessions, calls, matched calls, dispositions and revenue per source, medium
-    /// and campaign. Bot sessions are left out. A call counts in the campaign of the session it is matched to.
+    /// and campaign, and per channel. Bot sessions are left out. A call counts in the campaign and channel of the
+    /// session it is matched to.
     func campaignReport(_ request: HTTPRequest) async throws -> HTTPResponse {
         let principal = try context.tenants.authorize(request, anyOf: [.read])
         let advertiser = try context.tenants.advertiser(of: principal)
         let (from, to) = try range(request)
         do {
             var rows: [Campaign: CampaignRow] = [:]
+            var channels: [String: ChannelRow] = [:]
             func row(_ campaign: Campaign) -> CampaignRow {
                 rows[campaign] ?? CampaignRow(source: campaign.source, medium: campaign.medium, name: campaign.name)
             }
@@ -85,17 +99,20 @@ extension AttributionService {
             for chunk in stride(from: 0, to: sessionIds.count, by: 500) {
                 let ids = Array(sessionIds[chunk..<min(chunk + 500, sessionIds.count)])
                 let replies = try await context.redis.pipelineOrThrow(ids.map {
-                    ["HMGET", context.keys.session(advertiser: advertiser.id, session: $0), "campaign", "isBot"]
+                    ["HMGET", context.keys.session(advertiser: advertiser.id, session: $0), "campaign", "isBot",
+                     "channel", "startedAt"]
                 })
                 // A session whose record expired returns no fields and is not counted.
                 for fields in replies.compactMap(\.array)
-                where fields.count == 2 && fields[1].string != "1" && !(fields[0].isNull && fields[1].isNull) {
+                where fields.count == 4 && fields[1].string != "1" && !fields[3].isNull {
                     let campaign = Self.reportKey(fields[0].string.flatMap {
                         try? JSONDecoder().decode(Campaign.self, from: Data($0.utf8))
                     })
                     var current = row(campaign)
                     current.sessions += 1
                     rows[campaign] = current
+                    let channel = fields[2].string ?? "unknown"
+                    channels[channel, default: ChannelRow(channel: channel)].sessions += 1
                 }
             }
             var unattributed = 0
@@ -113,12 +130,25 @@ extension AttributionService {
                     current.revenue[currency, default: 0] += revenue
                 }
                 rows[campaign] = current
+
+                let channel = attribution.channel?.rawValue ?? "unknown"
+                var channelRow = channels[channel] ?? ChannelRow(channel: channel)
+                channelRow.calls += 1
+                channelRow.matchedCalls += 1
+                if let disposition = attribution.disposition { channelRow.dispositions[disposition, default: 0] += 1 }
+                if let revenue = attribution.revenue, let currency = attribution.currency {
+                    channelRow.revenue[currency, default: 0] += revenue
+                }
+                channels[channel] = channelRow
             }
             let ordered = rows.values.sorted {
                 ($0.calls, $0.sessions, $0.source ?? "") > ($1.calls, $1.sessions, $1.source ?? "")
             }
+            let channelRows = channels.values.sorted {
+                ($0.calls, $0.sessions, $0.channel) > ($1.calls, $1.sessions, $1.channel)
+            }
             return .json(CampaignReport(from: Timestamp.format(milliseconds: from), to: Timestamp.format(milliseconds: to),
-                                        campaigns: ordered, unattributedCalls: unattributed))
+                                        campaigns: ordered, channels: channelRows, unattributedCalls: unattributed))
         } catch let error as RedisError where error.code != .server || error.isRetriable {
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
         }

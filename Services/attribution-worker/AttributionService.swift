@@ -121,6 +121,7 @@ struct AttributionService: Sendable {
             let record = try await sessions.record(advertiser: advertiser.id, session: session)
         {
             attribution.visitorId = record.visitorId ?? match.visitorId
+            attribution.channel = record.channel
             attribution.campaign = record.campaign
             attribution.clickIds = record.clickIds
             attribution.landingPage = record.landingPage

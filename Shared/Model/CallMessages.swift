@@ -183,6 +183,7 @@ public struct Attribution: Codable, Sendable, Equatable {
     public var sessionId: String?
     public var visitorId: String?
     public var to: String?
+    public var channel: Channel?
     public var campaign: Campaign?
     public var clickIds: [String: String]
     public var landingPage: String?

@@ -60,6 +60,11 @@ public struct RedisKeys: Sendable {
         sessionBase(advertiser: advertiser, session: session) + "seen"
     }
 
+    /// Hash of message ids sent to a later visit of the session, with the visit's number.
+    public func sessionRoutes(advertiser: String, session: String) -> String {
+        sessionBase(advertiser: advertiser, session: session) + "routes"
+    }
+
     /// Sorted set of phone-link clicks (message id scored by time).
     public func sessionPhoneClicks(advertiser: String, session: String) -> String {
         sessionBase(advertiser: advertiser, session: session) + "clicks"

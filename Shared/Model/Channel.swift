@@ -1,0 +1,110 @@
+import Foundation
+
+/// The kind of traffic a session came from, grouped the way analytics tools group it.
+public enum Channel: String, Codable, Sendable, CaseIterable {
+    case paidSearch = "paid_search"
+    case organicSearch = "organic_search"
+    case social
+    case email
+    case referral
+    case direct
+
+    /// Classifies a session by its landing page, referrer, campaign tags and click ids.
+    ///
+    /// Campaign tags come first because the advertiser set them on purpose, then the referrer's host. In order:
+    /// - a search ad click id or a paid `utm_medium` gives paid search;
+    /// - an email or social `utm_medium` or `utm_source`, or Meta's `fbclid`, gives email or social;
+    /// - a referrer from another site gives email for webmail, organic search for a search engine, social for a
+    ///   social network, and referral for anything else;
+    /// - no referrer, or one from the landing page's own site, gives direct, or referral when tags name a source.
+    public static func classify(
+        landingPage: String?,
+        referrer: String?,
+        campaign: Campaign?,
+        clickIds: [String: String]
+    ) -> Channel {
+        if clickIds.keys.contains(where: searchAdClickIds.contains) { return .paidSearch }
+
+        let medium = normalized(campaign?.medium)
+        let source = normalized(campaign?.source)
+        if let medium {
+            if paidMedia.contains(medium) { return .paidSearch }
+            if emailMedia.contains(medium) { return .email }
+            if socialMedia.contains(medium) { return .social }
+            if medium == "organic" { return .organicSearch }
+        }
+        if let source {
+            if emailSources.contains(source) { return .email }
+            if socialHosts.contains(where: { source == $0 || source == Self.siteName(of: $0) }) { return .social }
+        }
+        if clickIds["fbclid"] != nil { return .social }
+
+        if let host = Self.host(of: referrer), host != Self.host(of: landingPage) {
+            // Webmail first: mail.google.com is not a search.
+            if Self.matches(host, webmailHosts) { return .email }
+            if Self.matches(host, searchEngineHosts) { return .organicSearch }
+            if Self.matches(host, socialHosts) { return .social }
+            return .referral
+        }
+        return source == nil ? .direct : .referral
+    }
+
+    /// Click id parameters that only search ads add: Google's gclid, gbraid, wbraid and dclid, Microsoft's msclkid.
+    static let searchAdClickIds: Set<String> = ["gclid", "gbraid", "wbraid", "dclid", "msclkid"]
+
+    static let paidMedia: Set<String> = ["cpc", "ppc", "paid", "paidsearch", "paid-search", "paid_search", "sem"]
+    static let emailMedia: Set<String> = ["email", "e-mail", "e_mail", "newsletter"]
+    static let socialMedia: Set<String> = [
+        "social", "social-media", "social_media", "socialmedia", "social-network", "social_network", "sm",
+    ]
+    static let emailSources: Set<String> = ["email", "newsletter", "mailchimp", "klaviyo", "sendgrid", "hubspot"]
+
+    /// Hosts matched as themselves or as any subdomain; an entry ending in "." matches every top-level domain.
+    static let searchEngineHosts = [
+        "google.", "bing.com", "yahoo.", "duckduckgo.com", "baidu.com", "yandex.", "ecosia.org", "ask.com",
+        "naver.com", "seznam.cz", "qwant.com", "startpage.com", "search.brave.com", "sogou.com", "so.com",
+        "aol.com", "yahoo.co.jp",
+    ]
+    static let socialHosts = [
+        "facebook.com", "fb.com", "fb.me", "instagram.com", "t.co", "twitter.com", "x.com", "linkedin.com",
+        "lnkd.in", "reddit.com", "pinterest.", "youtube.com", "youtu.be", "tiktok.com", "snapchat.com",
+        "whatsapp.com", "quora.com", "tumblr.com", "vk.com", "threads.net", "mastodon.social", "bsky.app",
+        "news.ycombinator.com",
+    ]
+    static let webmailHosts = [
+        "mail.google.com", "outlook.live.com", "outlook.office.com", "outlook.office365.com", "mail.yahoo.com",
+        "mail.aol.com", "mail.proton.me", "mail.yandex.ru",
+    ]
+
+    private static func normalized(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces).lowercased(), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Returns the host of an http(s) URL, lower-cased and without a leading `www.`, or nil for anything else.
+    static func host(of url: String?) -> String? {
+        guard let url, let host = URLComponents(string: url)?.host?.lowercased(), !host.isEmpty else { return nil }
+        return host.hasPrefix("www.") ? String(host.dropFirst(4)) : host
+    }
+
+    /// Checks whether `host` is one of `entries` or a subdomain of one. An entry ending in "." stands for that name
+    /// under any top-level domain, so `google.` matches `google.com`, `google.co.uk` and `news.google.de`.
+    static func matches(_ host: String, _ entries: [String]) -> Bool {
+        let labels = host.split(separator: ".")
+        return entries.contains { entry in
+            if entry.hasSuffix(".") {
+                let name = entry.dropLast()
+                // The name is a label followed only by a public suffix of one or two labels.
+                guard let index = labels.lastIndex(where: { $0 == name }) else { return false }
+                let rest = labels.count - index - 1
+                return rest == 1 || (rest == 2 && labels[labels.count - 2].count <= 3)
+            }
+            return host == entry || host.hasSuffix("." + entry)
+        }
+    }
+
+    /// `facebook` for `facebook.com`: the name advertisers put in `utm_source`.
+    private static func siteName(of host: String) -> String {
+        String(host.split(separator: ".").first ?? Substring(host))
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import KafkaKit
+import Model
+import RedisKit
+import ServiceKit
+import Testing
+
+/// The activity-ingester's consumer: batches with bad events, redelivered message ids, sessions split by
+/// inactivity, channels, and two instances sharing the topic while one is killed.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct IngesterTests {
+    static func page(_ session: String, _ messageId: String, url: String, referrer: String? = nil,
+                     at time: Date = Date(), visitor: String = "v-ingest") -> CloudEvent<WebEvent> {
+        var properties: [String: JSONValue] = ["url": .string(url)]
+        if let referrer { properties["referrer"] = .string(referrer) }
+        return CloudEvent(
+            source: "/test", type: "ringtrail.web.page", subject: session, advertiserID: TestStack.advertiser,
+            data: WebEvent(type: .page, messageId: messageId, anonymousId: visitor, sessionId: session,
+                           timestamp: Timestamp.format(time), properties: properties,
+                           context: WebContext(userAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"))
+        )
+    }
+
+    static func newSession(_ name: String) -> String { "s-\(name)-\(UUID().uuidString.prefix(8).lowercased())" }
+
+    static func session(_ stack: TestStack, _ id: String) async throws -> [String: Any]? {
+        let response = try await HTTP.send("GET", stack.url("activity-ingester", "/v1/sessions/\(id)"),
+                                           key: stack.keys["read"])
+        return response.status == 200 ? response.json : nil
+    }
+
+    /// Sends every message at once, so that the consumer gets them in as few batches as the broker allows.
+    static func produceAll(_ stack: TestStack, _ messages: [(key: String, value: [UInt8])]) async throws {
+        let producer = try KafkaProducer(brokers: stack.brokers, logger: Logger(label: "test-producer"))
+        defer { producer.shutdown() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for message in messages {
+                group.addTask {
+                    try await producer.send(topic: stack.topic(.webActivity), key: message.key, value: message.value)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test
+    func badEventInBatchLosesNothingElse() async throws {
+        let stack = try await TestStack.shared()
+        let reader = try stack.makeReader([.deadletter])
+        defer { Task { await reader.close() } }
+        let session = Self.newSession("batch")
+        var messages: [(key: String, value: [UInt8])] = []
+        for index in 0..<4 {
+            let event = Self.page(session, "\(session)-\(index)", url: "https://shop.example.com/p\(index)")
+            messages.append((session, try event.encoded()))
+        }
+        let unknownAdvertiser = CloudEvent(
+            source: "/test", type: "ringtrail.web.page", subject: session, advertiserID: "no-such-advertiser",
+            data: Self.page(session, "\(session)-bad", url: "https://shop.example.com/").data
+        )
+        messages.insert((session, try unknownAdvertiser.encoded()), at: 2)
+        try await Self.produceAll(stack, messages)
+
+        try await waitForSession(stack, session, events: 4)
+        let record = try #require(try await Self.session(stack, session))
+        #expect((record["events"] as? [Any])?.count == 4)
+        let letter = await awaitMessage(reader, as: DeadLetter.self, topic: stack.topic(.deadletter)) {
+            $0.subject == session && $0.data.service == "activity-ingester"
+        }
+        #expect(letter?.data.reason == "unknown advertiser no-such-advertiser")
+    }
+
+    @Test
+    func sameMessageIdInTwoBatchesAppliesOnce() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("dedupe")
+        let first = Self.page(session, "\(session)-m1", url: "https://shop.example.com/")
+        try await stack.produce(.webActivity, key: session, value: first.encoded())
+        try await waitForSession(stack, session, events: 1)
+
+        // The same message id again, as a retrying web tier would send it, then a new event.
+        try await stack.produce(.webActivity, key: session, value: first.encoded())
+        let second = Self.page(session, "\(session)-m2", url: "https://shop.example.com/next")
+        try await stack.produce(.webActivity, key: session, value: second.encoded())
+        try await waitForSession(stack, session, events: 2)
+        try await Task.sleep(for: .milliseconds(500))
+
+        let record = try #require(try await Self.session(stack, session))
+        let events = try #require(record["events"] as? [[String: Any]])
+        #expect(events.count == 2)
+        #expect(events.compactMap { $0["url"] as? String }
+            == ["https://shop.example.com/", "https://shop.example.com/next"])
+    }
+
+    @Test
+    func inactivityStartsNewSession() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("visits")
+        let now = Date()
+        let earlier = Self.page(session, "\(session)-a", url: "https://shop.example.com/?utm_source=newsletter",
+                                at: now.addingTimeInterval(-7200))
+        let later = Self.page(session, "\(session)-b", url: "https://shop.example.com/pricing",
+                              referrer: "https://www.google.com/", at: now.addingTimeInterval(-60))
+        let laterStill = Self.page(session, "\(session)-c", url: "https://shop.example.com/contact", at: now)
+        for event in [earlier, later, laterStill] {
+            try await stack.produce(.webActivity, key: session, value: event.encoded())
+        }
+        // Redelivery of an event that went to the second visit must not apply it twice.
+        try await stack.produce(.webActivity, key: session, value: later.encoded())
+
+        try await waitForSession(stack, "\(session).2", events: 2)
+        let first = try #require(try await Self.session(stack, session))
+        #expect((first["events"] as? [Any])?.count == 1)
+        #expect(first["channel"] as? String == "email")
+        #expect(first["laterSessionIds"] as? [String] == ["\(session).2"])
+
+        let second = try #require(try await Self.session(stack, "\(session).2"))
+        #expect((second["events"] as? [Any])?.count == 2)
+        #expect(second["previousSessionId"] as? String == session)
+        #expect(second["landingPage"] as? String == "https://shop.example.com/pricing")
+        #expect(second["channel"] as? String == "organic_search")
+        #expect(second["visitorId"] as? String == "v-ingest")
+    }
+
+    @Test
+    func eventTypesFillTheirFields() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("types")
+        let visitor = "v-\(UUID().uuidString.prefix(8).lowercased())"
+        let page = Self.page(session, "\(session)-page",
+                             url: "https://shop.example.com/?utm_source=url-source&utm_medium=cpc&gclid=abc123",
+                             visitor: visitor)
+        var withCampaign = page
+        withCampaign.data.context?.campaign = Campaign(source: "context-source", name: "spring")
+        let track = CloudEvent(
+            source: "/test", type: "ringtrail.web.track", subject: session, advertiserID: TestStack.advertiser,
+            data: WebEvent(type: .track, messageId: "\(session)-track", anonymousId: visitor, sessionId: session,
+                           timestamp: Timestamp.format(Date()), event: "Phone Link Clicked")
+        )
+        let identify = CloudEvent(
+            source: "/test", type: "ringtrail.web.identify", subject: session, advertiserID: TestStack.advertiser,
+            data: WebEvent(type: .identify, messageId: "\(session)-identify", anonymousId: visitor, sessionId: session,
+                           timestamp: Timestamp.format(Date()), traits: ["phone": .string("(415) 555-2671")])
+        )
+        for event in [withCampaign, track, identify] {
+            try await stack.produce(.webActivity, key: session, value: event.encoded())
+        }
+        try await waitForSession(stack, session, events: 3)
+
+        let record = try #require(try await Self.session(stack, session))
+        let campaign = try #require(record["campaign"] as? [String: String])
+        #expect(campaign["source"] == "context-source")
+        #expect(campaign["medium"] == "cpc")
+        #expect(campaign["name"] == "spring")
+        #expect(record["clickIds"] as? [String: String] == ["gclid": "abc123"])
+        #expect(record["channel"] as? String == "paid_search")
+        #expect(record["phoneClicks"] as? Int == 1)
+        #expect(record["phoneProvided"] as? Bool == true)
+        let known = try await stack.redis.command(
+            "SMEMBERS", "\(stack.keyPrefix){\(TestStack.advertiser):p:+14155552671}:visitors")
+        #expect((known.array ?? []).compactMap(\.string) == [visitor])
+    }
+
+    @Test
+    func secondInstanceKilledLosesNothing() async throws {
+        let stack = try await TestStack.shared()
+        let port = try TestStack.freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ringtrail-ingester-\(port).log")
+        let second = try TestStack.spawn(
+            binary: stack.binaries + "/activity-ingester",
+            environment: [
+                "RINGTRAIL_REDIS_URL": stack.redisURL, "RINGTRAIL_KAFKA_BROKERS": stack.brokers,
+                "RINGTRAIL_TOPIC_PREFIX": stack.topicPrefix, "RINGTRAIL_KEY_PREFIX": stack.keyPrefix,
+                "RINGTRAIL_TENANTS": stack.tenantsPath, "RINGTRAIL_HTTP_ADDR": "127.0.0.1:\(port)",
+                "RINGTRAIL_LOG_LEVEL": "info",
+                "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
+            ],
+            log: log
+        )
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        try await TestStack.waitUntilReady(service: "activity-ingester", port: port,
+                                           logDirectory: log.deletingLastPathComponent().path)
+        // Let the group rebalance so that each instance owns one of the two partitions.
+        try await Task.sleep(for: .seconds(8))
+
+        let sessions = (0..<40).map { Self.newSession("scale-\($0)") }
+        func batch(_ round: Int) throws -> [(key: String, value: [UInt8])] {
+            try sessions.map { session in
+                let event = Self.page(session, "\(session)-\(round)", url: "https://shop.example.com/r\(round)")
+                return (session, try event.encoded())
+            }
+        }
+        for round in 0..<5 {
+            try await Self.produceAll(stack, try batch(round))
+        }
+        // The second instance must have taken part before it dies, or the kill proves nothing.
+        var appliedBySecond = 0.0
+        let deadline = ContinuousClock.now + .seconds(15)
+        while appliedBySecond == 0, ContinuousClock.now < deadline {
+            let metrics = try await HTTP.send("GET", "http://127.0.0.1:\(port)/metrics")
+            appliedBySecond = Self.counter(metrics.text, "ringtrail_web_events_total{result=\"applied\"}")
+            if appliedBySecond == 0 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(appliedBySecond > 0, "the second instance applied no events before it was killed")
+        kill(second.processIdentifier, SIGKILL)
+        for round in 5..<10 {
+            try await Self.produceAll(stack, try batch(round))
+        }
+
+        for session in sessions {
+            try await waitForSession(stack, session, events: 10)
+        }
+        try await Task.sleep(for: .seconds(1))
+        for session in sessions {
+            let record = try #require(try await Self.session(stack, session))
+            let urls = (record["events"] as? [[String: Any]] ?? []).compactMap { $0["url"] as? String }
+            #expect(urls.count == 10, "session \(session) has \(urls.count) events")
+            #expect(Set(urls).count == urls.count, "session \(session) has an event twice")
+        }
+    }
+
+    /// The value of one sample line of a Prometheus text exposition, or 0 when absent.
+    static func counter(_ text: String, _ sample: String) -> Double {
+        for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.dropFirst(sample.count + 1)) ?? 0
+        }
+        return 0
+    }
+}
