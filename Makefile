@@ -9,7 +9,7 @@ SEED ?= 42
 POOL_SIZE ?= 10
 CALL_SHARE ?= 0.15
 
-.PHONY: all deps build build-debug run test bench-leases bench-calls up down status clean
+.PHONY: all deps build build-debug run test bench-leases bench-calls bench-ingest up down status clean
 
 all: build
 
@@ -37,6 +37,10 @@ bench-leases: build
 ## Twilio webhook to calls.screens latency against the broker's own (ports 6396, 9196, 18281-18283); see docs/benchmarks.md.
 bench-calls: build
 	scripts/bench-calls.sh
+
+## Amplified real traffic through the activity-ingester against a raw consumer (ports 6398, 9198, 18481); see docs/benchmarks.md.
+bench-ingest: build
+	scripts/bench-ingest.sh
 
 ## Redis, the broker and the four services in the background, for trying the APIs by hand.
 up: build

@@ -41,29 +41,12 @@ extension IngesterService {
         }
 
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // Events of one session are published in batch order, because the ingester applies them in topic
-                // order; different sessions go in parallel.
-                var order: [String] = []
-                var bySession: [String: [WebEvent]] = [:]
-                for event in valid {
-                    if bySession[event.sessionId] == nil { order.append(event.sessionId) }
-                    bySession[event.sessionId, default: []].append(event)
-                }
-                for session in order {
-                    let events = bySession[session] ?? []
-                    group.addTask {
-                        for event in events {
-                            try await context.publisher.publish(
-                                .webActivity, key: event.sessionId, type: event.cloudEventType,
-                                advertiserID: advertiser.id, subject: event.sessionId, data: event,
-                                id: "\(advertiser.id):\(event.messageId)"
-                            )
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            // Batch order is kept, and the ingester applies each session's events in topic order.
+            let events = valid.map { event in
+                context.publisher.event(type: event.cloudEventType, advertiserID: advertiser.id,
+                                        subject: event.sessionId, data: event, id: "\(advertiser.id):\(event.messageId)")
             }
+            try await context.publisher.publishAll(.webActivity, events: events) { $0.data.sessionId }
         } catch {
             context.logger.error("Collected events not published", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("the event broker is unreachable; send the batch again", retryAfterSeconds: 2)

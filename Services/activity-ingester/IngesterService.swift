@@ -48,8 +48,8 @@ struct IngesterService: Sendable {
         var valid: [IncomingWebEvent] = []
         var validMessages: [KafkaMessage] = []
         var rejected: [(message: KafkaMessage, reason: String)] = []
-        for message in batch {
-            switch validate(message) {
+        for (message, result) in zip(batch, await validateAll(batch)) {
+            switch result {
             case .success(let incoming):
                 valid.append(incoming)
                 validMessages.append(message)
@@ -77,6 +77,24 @@ struct IngesterService: Sendable {
         Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "duplicate"], by: Double(duplicates))
         Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "rejected"],
                                  by: Double(rejected.count + failed.count))
+    }
+
+    /// Validates a batch on every core: decoding JSON is most of the ingester's work.
+    private func validateAll(_ batch: [KafkaMessage]) async -> [Result<IncomingWebEvent, ValidationError>] {
+        let chunkSize = max(64, batch.count / ProcessInfo.processInfo.activeProcessorCount + 1)
+        guard batch.count > chunkSize else { return batch.map(validate) }
+
+        return await withTaskGroup(of: (Int, [Result<IncomingWebEvent, ValidationError>]).self) { group in
+            for start in stride(from: 0, to: batch.count, by: chunkSize) {
+                let chunk = batch[start..<min(start + chunkSize, batch.count)]
+                group.addTask { (start, chunk.map(validate)) }
+            }
+            var results = [Result<IncomingWebEvent, ValidationError>?](repeating: nil, count: batch.count)
+            for await (start, chunk) in group {
+                for (offset, result) in chunk.enumerated() { results[start + offset] = result }
+            }
+            return results.map { $0 ?? .failure(ValidationError("not validated")) }
+        }
     }
 
     private func validate(_ message: KafkaMessage) -> Result<IncomingWebEvent, ValidationError> {

@@ -31,7 +31,7 @@ private func text(of buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-private func makeHandle(_ type: rd_kafka_type_t, _ properties: [String: String],
+func makeHandle(_ type: rd_kafka_type_t, _ properties: [String: String],
                         configure: (OpaquePointer) -> Void = { _ in }) throws -> OpaquePointer {
     let conf = try makeRawConfiguration(properties)
     configure(conf)

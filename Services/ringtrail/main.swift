@@ -14,6 +14,7 @@ let usage = """
       replay [options]             drive the running services with an access log or generated traffic;
                                    `ringtrail replay --help` lists its options
       bench-calls [options]        measure webhook-to-screen latency (run through `make bench-calls`)
+      bench-ingest [options]       measure the activity-ingester's throughput (run through `make bench-ingest`)
     """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -31,6 +32,7 @@ do {
     case "replay":
         try await ReplayCommand.run(Array(arguments.dropFirst()))
     case "bench-calls": try await BenchCallsCommand.run(Array(arguments.dropFirst()))
+    case "bench-ingest": try await BenchIngestCommand.run(Array(arguments.dropFirst()))
     case "help", "--help", "-h":
         say(usage)
     default:

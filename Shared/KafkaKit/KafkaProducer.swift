@@ -101,6 +101,35 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Sends `messages` in the given order and waits for every acknowledgement.
+    ///
+    /// The messages are queued one after another before any report arrives, so those with the same key reach their
+    /// partition in this order (the producer is idempotent). When one cannot be queued, the rest are not sent.
+    /// - Throws: `KafkaError` with code `.produce` for the first message that failed; others may have been
+    ///   delivered, so the caller retries the whole list only when the consumers tolerate duplicates.
+    public func send(all messages: [OutgoingMessage]) async throws {
+        guard !messages.isEmpty else { return }
+        precondition(!stopped.load(ordering: .acquiring), "KafkaProducer used after shutdown()")
+
+        let id = tracker.nextID()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            tracker.register(id: id, continuation: continuation, messages: messages.count)
+            for (index, message) in messages.enumerated() {
+                let result = message.key.withOptionalBytes { keyPointer, keyCount in
+                    message.value.withOptionalBytes { valuePointer, valueCount in
+                        rt_kafka_produce(handle, message.topic, keyPointer, keyCount, valuePointer, valueCount,
+                                         UnsafeMutableRawPointer(bitPattern: id))
+                    }
+                }
+                guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    // This message and the ones after it never reach librdkafka, so no report will count them.
+                    for _ in index..<messages.count { tracker.complete(id: id, error: result) }
+                    return
+                }
+            }
+        }
+    }
+
     /// Sends a message with a string key.
     public func send(topic: String, key: String, value: [UInt8]) async throws {
         try await send(topic: topic, key: Array(key.utf8), value: value)
@@ -127,25 +156,56 @@ public final class KafkaProducer: Sendable {
     }
 }
 
-/// The senders waiting for delivery reports, keyed by the integer carried in each message's opaque.
+/// A message for `KafkaProducer.send(all:)`.
+public struct OutgoingMessage: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+
+    public init(topic: String, key: String, value: [UInt8]) {
+        self.topic = topic
+        self.key = Array(key.utf8)
+        self.value = value
+    }
+}
+
+/// The senders waiting for delivery reports, keyed by the integer carried in each message's opaque. Every
+/// message of one `send(all:)` call carries the same integer, and its sender resumes after the last report.
 final class DeliveryTracker: Sendable {
+    private struct Waiter {
+        var continuation: CheckedContinuation<Void, any Error>
+        var remaining: Int
+        var firstError: rd_kafka_resp_err_t?
+    }
+
     private let nextIdentifier = Atomic<UInt>(1)
-    private let pending = Mutex<[UInt: CheckedContinuation<Void, any Error>]>([:])
+    private let pending = Mutex<[UInt: Waiter]>([:])
 
     func nextID() -> UInt { nextIdentifier.wrappingAdd(1, ordering: .relaxed).oldValue }
 
-    func register(id: UInt, continuation: CheckedContinuation<Void, any Error>) {
-        pending.withLock { $0[id] = continuation }
+    func register(id: UInt, continuation: CheckedContinuation<Void, any Error>, messages: Int = 1) {
+        pending.withLock { $0[id] = Waiter(continuation: continuation, remaining: messages) }
     }
 
-    /// Resumes the sender of `id`, outside the lock.
+    /// Counts one delivery report of `id` and resumes its sender, outside the lock, after the last one.
     func complete(id: UInt, error: rd_kafka_resp_err_t) {
-        guard let continuation = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+        let finished = pending.withLock { table -> Waiter? in
+            guard var waiter = table[id] else { return nil }
+            waiter.remaining -= 1
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR, waiter.firstError == nil { waiter.firstError = error }
+            if waiter.remaining > 0 {
+                table[id] = waiter
+                return nil
+            }
+            table[id] = nil
+            return waiter
+        }
+        guard let finished else { return }
 
-        if error == RD_KAFKA_RESP_ERR_NO_ERROR {
-            continuation.resume()
+        if let error = finished.firstError {
+            finished.continuation.resume(throwing: KafkaError(.produce, error: error))
         } else {
-            continuation.resume(throwing: KafkaError(.produce, error: error))
+            finished.continuation.resume()
         }
     }
 
@@ -154,8 +214,8 @@ final class DeliveryTracker: Sendable {
             defer { table = [:] }
             return table
         }
-        for continuation in all.values {
-            continuation.resume(throwing: KafkaError(.produce, "producer shut down before delivery"))
+        for waiter in all.values {
+            waiter.continuation.resume(throwing: KafkaError(.produce, "producer shut down before delivery"))
         }
     }
 }

@@ -22,7 +22,7 @@ public enum BotDetector {
 
         // Searching bytes is about 25 times faster than String.contains here, and the lease endpoint runs this
         // on every request. "bot" is also part of the CUBOT phone brand, whose browsers are people.
-        var lowered = Array(userAgent.utf8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        var lowered = lowercasedBytes(userAgent)
         if let cubot = firstIndex(of: cubotBytes, in: lowered) {
             lowered.replaceSubrange(cubot..<(cubot + cubotBytes.count), with: [UInt8](repeating: 0x20, count: 5))
         }
@@ -30,6 +30,16 @@ public enum BotDetector {
     }
 
     private static let fragmentBytes = fragments.map { Array($0.utf8) }
+    private static let ipadBytes = Array("ipad".utf8)
+    private static let tabletBytes = Array("tablet".utf8)
+    private static let mobiBytes = Array("mobi".utf8)
+    private static let iphoneBytes = Array("iphone".utf8)
+    private static let androidBytes = Array("android".utf8)
+
+    /// The UTF-8 bytes of `text` with ASCII letters lower-cased, which is all the user agent fragments need.
+    private static func lowercasedBytes(_ text: String) -> [UInt8] {
+        Array(text.utf8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    }
     private static let cubotBytes = Array("cubot".utf8)
 
     private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
@@ -48,12 +58,14 @@ public enum BotDetector {
 
     /// A coarse device class from the user agent: `mobile`, `tablet` or `desktop`.
     public static func device(userAgent: String?) -> String? {
-        guard let lowered = userAgent?.lowercased(), !lowered.isEmpty else { return nil }
+        guard let userAgent, !userAgent.isEmpty else { return nil }
 
-        if lowered.contains("ipad") || lowered.contains("tablet") { return "tablet" }
-        if lowered.contains("mobi") || lowered.contains("iphone") { return "mobile" }
+        let lowered = lowercasedBytes(userAgent)
+        func contains(_ needle: [UInt8]) -> Bool { firstIndex(of: needle, in: lowered) != nil }
+        if contains(ipadBytes) || contains(tabletBytes) { return "tablet" }
+        if contains(mobiBytes) || contains(iphoneBytes) { return "mobile" }
         // Android phones send "Android" and "Mobile"; Android tablets (Galaxy Tab, Kindle Fire) leave out "Mobile".
-        if lowered.contains("android") { return "tablet" }
+        if contains(androidBytes) { return "tablet" }
         return "desktop"
     }
 }

@@ -83,8 +83,22 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
 
     /// Returns the host of an http(s) URL, lower-cased and without a leading `www.`, or nil for anything else.
     static func host(of url: String?) -> String? {
-        guard let url, let host = URLComponents(string: url)?.host?.lowercased(), !host.isEmpty else { return nil }
-        return host.hasPrefix("www.") ? String(host.dropFirst(4)) : host
+        guard let url else { return nil }
+        let lowered = url.lowercased()
+        let rest: Substring
+        if lowered.hasPrefix("https://") {
+            rest = lowered.dropFirst(8)
+        } else if lowered.hasPrefix("http://") {
+            rest = lowered.dropFirst(7)
+        } else {
+            return nil
+        }
+        // The authority ends at the path, query or fragment; user information and port are not part of the host.
+        var host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }
+        if let colon = host.firstIndex(of: ":") { host = host[..<colon] }
+        guard !host.isEmpty else { return nil }
+        return host.hasPrefix("www.") ? String(host.dropFirst(4)) : String(host)
     }
 
     /// Checks whether `host` is one of `entries` or a subdomain of one. An entry ending in "." stands for that name

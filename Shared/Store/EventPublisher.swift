@@ -39,6 +39,29 @@ public struct EventPublisher: Sendable {
         return event
     }
 
+    /// Publishes several events of one topic in the given order and returns after the broker acknowledged all.
+    ///
+    /// Events with the same key keep their order in the partition.
+    /// - Throws: `KafkaError` when any of them was not delivered; the others may have been.
+    public func publishAll<Payload: Codable & Sendable>(_ topic: Topic, events: [CloudEvent<Payload>],
+                                                        key: (CloudEvent<Payload>) -> String) async throws {
+        let name = topic.name(prefix: topicPrefix)
+        let messages = try events.map { event in
+            OutgoingMessage(topic: name, key: key(event), value: try event.encoded())
+        }
+        try await producer.send(all: messages)
+        Metrics.shared.increment("ringtrail_events_published_total", labels: ["topic": topic.rawValue],
+                                 by: Double(events.count))
+    }
+
+    /// Makes an event with this publisher's source, for `publishAll`.
+    public func event<Payload: Codable & Sendable>(
+        type: String, advertiserID: String, subject: String?, data: Payload, id: String, time: Date = Date()
+    ) -> CloudEvent<Payload> {
+        CloudEvent(id: id, source: source, type: type, time: time, subject: subject, advertiserID: advertiserID,
+                   data: data)
+    }
+
     /// Sends `original` to `deadletter` with the reason it was rejected, keyed by its original key.
     ///
     /// - Throws: `KafkaError` when the dead letter could not be delivered; the caller must then not commit.

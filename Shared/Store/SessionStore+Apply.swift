@@ -4,15 +4,20 @@ import PhoneKit
 import RedisKit
 
 /// A validated web event ready to apply, with its advertiser and the time the broker received it (ms).
+///
+/// Making one computes everything the event writes (time, first-touch fields, channel, stored JSON), so callers
+/// can spread that work over several threads before `SessionStore.apply` sends the batch.
 public struct IncomingWebEvent: Sendable {
-    public var event: WebEvent
-    public var advertiser: Advertiser
-    public var receivedAt: Int64
+    public let event: WebEvent
+    public let advertiser: Advertiser
+    public let receivedAt: Int64
+    let prepared: PreparedWebEvent
 
     public init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64) {
         self.event = event
         self.advertiser = advertiser
         self.receivedAt = receivedAt
+        self.prepared = PreparedWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt)
     }
 }
 
@@ -106,7 +111,7 @@ extension SessionStore {
     public func apply(_ batch: [IncomingWebEvent]) async throws -> [ApplyResult] {
         guard !batch.isEmpty else { return [] }
 
-        let prepared = batch.map(PreparedWebEvent.init)
+        let prepared = batch.map(\.prepared)
         var results = [ApplyResult?](repeating: nil, count: batch.count)
         var routed: [(index: Int, visit: Int)] = []
 
@@ -231,7 +236,7 @@ extension SessionStore {
 }
 
 /// The values one web event writes, computed once before the batch goes to Redis.
-struct PreparedWebEvent {
+struct PreparedWebEvent: Sendable {
     var advertiser: String
     var sessionId: String
     var messageId: String
@@ -246,16 +251,15 @@ struct PreparedWebEvent {
     var phone: String?
     var fields: [String]
 
-    init(_ incoming: IncomingWebEvent) {
-        let event = incoming.event
-        advertiser = incoming.advertiser.id
+    init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64) {
+        self.advertiser = advertiser.id
         sessionId = event.sessionId
         messageId = event.messageId
         visitor = event.anonymousId
-        timestamp = SessionStore.timestamp(of: event, receivedAt: incoming.receivedAt)
-        receivedAt = incoming.receivedAt
-        retention = Int64(incoming.advertiser.retentionDays * 86_400_000)
-        timeout = max(1, Int64(incoming.advertiser.sessionTimeoutSeconds * 1000))
+        timestamp = SessionStore.timestamp(of: event, receivedAt: receivedAt)
+        self.receivedAt = receivedAt
+        retention = Int64(advertiser.retentionDays * 86_400_000)
+        timeout = max(1, Int64(advertiser.sessionTimeoutSeconds * 1000))
         isPage = event.type == .page
         isPhoneClick = event.isPhoneClick
         phone = SessionStore.formPhone(of: event)

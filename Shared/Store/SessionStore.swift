@@ -49,10 +49,15 @@ public struct SessionStore: Sendable {
     }
 
     static func json<T: Encodable>(_ value: T) -> String? {
+        (try? jsonEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Shared because making an encoder costs more than encoding a small value; `encode` is thread-safe.
+    private static let jsonEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
-    }
+        return encoder
+    }()
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
         guard let text else { return nil }
