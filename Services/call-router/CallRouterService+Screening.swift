@@ -68,9 +68,11 @@ extension CallRouterService {
             thresholds: advertiser.autoMatch
         )
         let shown = Array(ranked.candidates.prefix(advertiser.matching.maxCandidates))
+        // The screen shows the last 20 pages; reading the most recent events is enough for them.
         let details = try await sessions.records(
             advertiser: advertiser.id,
-            sessions: shown.prefix(Self.detailedCandidates).map(\.facts.sessionId)
+            sessions: shown.prefix(Self.detailedCandidates).map(\.facts.sessionId),
+            recentEvents: 60
         )
         let candidates = shown.map { candidate in
             Candidate(
@@ -85,9 +87,11 @@ extension CallRouterService {
         let screen = CallScreen(callId: call.callId, to: call.to, from: call.from,
                                 startedAt: Timestamp.format(milliseconds: time), candidates: candidates,
                                 omittedCandidates: ranked.candidates.count - shown.count)
-        try await context.publisher.publish(.callScreens, key: call.callId, type: EventType.callScreen,
-                                            advertiserID: advertiser.id, subject: call.callId, data: screen,
-                                            id: "screen:\(call.callId)")
+        // Encoded once: the same bytes go to calls.screens and into the call's record.
+        let screenEvent = context.publisher.event(type: EventType.callScreen, advertiserID: advertiser.id,
+                                                  subject: call.callId, data: screen, id: "screen:\(call.callId)")
+        let screenBytes = screenEvent.encoded()
+        try await context.publisher.publish(encoded: screenBytes, on: .callScreens, key: call.callId)
         if let receivedAt {
             let latency = Double(Int64(Date().timeIntervalSince1970 * 1000) - receivedAt) / 1000
             Metrics.shared.observe("ringtrail_call_screen_latency_seconds", latency)
@@ -109,8 +113,8 @@ extension CallRouterService {
                 try await sessions.rememberCaller(advertiser: advertiser, phone: from, visitor: visitor)
             }
         }
-        try await calls.storeScreen(advertiser: advertiser.id, callId: call.callId, candidates: candidates,
-                                    omitted: screen.omittedCandidates, automaticMatch: automatic)
+        try await calls.storeScreen(advertiser: advertiser.id, callId: call.callId, screenEvent: screenBytes,
+                                    automaticMatch: automatic)
         context.logger.debug("Call screened", metadata: [
             "call": call.callId, "candidates": "\(candidates.count)",
             "automatic": automatic?.method.rawValue ?? "none",

@@ -90,11 +90,14 @@ struct CallStore: Sendable {
     }
 
     /// Stores the screen; the automatic match is stored only if no decision was recorded meanwhile.
-    func storeScreen(advertiser: String, callId: String, candidates: [Candidate], omitted: Int,
-                     automaticMatch: CallMatch?) async throws {
+    ///
+    /// `screenEvent` is the `calls.screens` event as published, so the candidates are encoded only once.
+    func storeScreen(advertiser: String, callId: String, screenEvent: [UInt8], automaticMatch: CallMatch?)
+        async throws
+    {
         let key = keys.call(advertiser: advertiser, call: callId)
         var commands: [[String]] = [
-            ["HSET", key, "candidates", Self.encode(candidates), "omitted", String(omitted), "screened", "1"]
+            ["HSET", key, "screen", String(decoding: screenEvent, as: UTF8.self), "screened", "1"]
         ]
         if let automaticMatch { commands.append(["HSETNX", key, "match", Self.encode(automaticMatch)]) }
         try await redis.pipelineOrThrow(commands)
@@ -118,6 +121,8 @@ struct CallStore: Sendable {
         let hash = try await redis.command("HGETALL", keys.call(advertiser: advertiser, call: callId)).dictionary
         guard let to = hash["to"] else { return nil }
 
+        // Records written before screens were stored whole keep their candidates in fields of their own.
+        let screen = hash["screen"].flatMap { try? CloudEvent<CallScreen>.decode(Array($0.utf8)).data }
         return CallRecord(
             callId: callId,
             advertiserId: advertiser,
@@ -129,18 +134,22 @@ struct CallStore: Sendable {
             status: hash["status"],
             durationSeconds: hash["durationSeconds"].flatMap { Int($0) },
             isScreened: hash["screened"] == "1",
-            candidates: Self.decode([Candidate].self, hash["candidates"]) ?? [],
-            omittedCandidates: Int(hash["omitted"] ?? "0") ?? 0,
+            candidates: screen?.candidates ?? Self.decode([Candidate].self, hash["candidates"]) ?? [],
+            omittedCandidates: screen?.omittedCandidates ?? Int(hash["omitted"] ?? "0") ?? 0,
             match: Self.decode(CallMatch.self, hash["match"]),
             outcome: Self.decode(CallOutcome.self, hash["outcome"])
         )
     }
 
     static func encode<T: Encodable>(_ value: T) -> String {
+        (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-    }
+        return encoder
+    }()
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
         guard let text else { return nil }

@@ -54,7 +54,14 @@ public struct EventPublisher: Sendable {
                                  by: Double(events.count))
     }
 
-    /// Makes an event with this publisher's source, for `publishAll`.
+    /// Publishes an event made by `event(type:advertiserID:subject:data:id:time:)` and already encoded, for a
+    /// caller that keeps the bytes too.
+    public func publish(encoded bytes: [UInt8], on topic: Topic, key: String) async throws {
+        try await producer.send(topic: topic.name(prefix: topicPrefix), key: key, value: bytes)
+        Metrics.shared.increment("ringtrail_events_published_total", labels: ["topic": topic.rawValue])
+    }
+
+    /// Makes an event with this publisher's source, for `publishAll` and `publish(encoded:on:key:)`.
     public func event<Payload: Codable & Sendable>(
         type: String, advertiserID: String, subject: String?, data: Payload, id: String, time: Date = Date()
     ) -> CloudEvent<Payload> {

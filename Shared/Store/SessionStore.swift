@@ -70,13 +70,19 @@ public struct SessionStore: Sendable {
     }
 
     /// The stored records of several sessions in one round trip; absent sessions are left out.
-    public func records(advertiser: String, sessions: [String]) async throws -> [String: SessionRecord] {
+    ///
+    /// With `recentEvents`, only that many of each session's most recent events are read, and `pages` lists the
+    /// pages among them.
+    public func records(advertiser: String, sessions: [String], recentEvents: Int? = nil) async throws
+        -> [String: SessionRecord]
+    {
         guard !sessions.isEmpty else { return [:] }
 
         var commands: [[String]] = []
         for session in sessions {
             commands.append(["HGETALL", keys.session(advertiser: advertiser, session: session)])
-            commands.append(["LRANGE", keys.sessionEvents(advertiser: advertiser, session: session), "0", "-1"])
+            let first = recentEvents.map { String(-max(1, $0)) } ?? "0"
+            commands.append(["LRANGE", keys.sessionEvents(advertiser: advertiser, session: session), first, "-1"])
             commands.append(["ZCARD", keys.sessionPhoneClicks(advertiser: advertiser, session: session)])
             commands.append(["SCARD", keys.sessionPhones(advertiser: advertiser, session: session)])
         }
