@@ -45,16 +45,29 @@ public enum CampaignParser {
         return components.path.isEmpty ? "/" : components.path
     }
 
-    private static func parameters(of url: String) -> [String: String] {
-        guard var components = URLComponents(string: url) else { return [:] }
-        // Query strings are form-encoded, where "+" stands for a space and a literal plus arrives as "%2B".
-        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%20")
-        guard let items = components.queryItems else { return [:] }
+    /// The query parameters of `url` by lower-cased name, first non-empty value of each.
+    ///
+    /// Query strings are form-encoded, where "+" is a space and a literal plus arrives as "%2B". Parsed by hand
+    /// because `URLComponents` cost more than the rest of an event's processing; a malformed percent escape is
+    /// kept as it was sent.
+    static func parameters(of url: String) -> [String: String] {
+        guard let question = url.firstIndex(of: "?") else { return [:] }
+        var query = url[url.index(after: question)...]
+        if let fragment = query.firstIndex(of: "#") { query = query[..<fragment] }
 
         var result: [String: String] = [:]
-        for item in items where result[item.name.lowercased()] == nil {
-            if let value = item.value, !value.isEmpty { result[item.name.lowercased()] = value }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = formDecoded(parts[0]).lowercased()
+            guard result[name] == nil, parts.count == 2 else { continue }
+            let value = formDecoded(parts[1])
+            if !value.isEmpty { result[name] = value }
         }
         return result
+    }
+
+    private static func formDecoded(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
     }
 }
