@@ -61,6 +61,9 @@ extension IngesterService {
     static func decodeEvent(_ raw: JSONValue, receivedAt: String) -> Result<WebEvent, ValidationError> {
         do {
             let data = try JSONEncoder().encode(raw)
+            guard data.count <= IngesterService.maxEventBytes else {
+                return .failure(ValidationError("the event is larger than \(IngesterService.maxEventBytes) bytes"))
+            }
             var event = try JSONDecoder().decode(WebEvent.self, from: data)
             event.receivedAt = receivedAt
             // The full address is personal data: only its network part is kept, before anything is stored.
@@ -82,7 +85,7 @@ extension IngesterService {
         let id = request.pathParameters["sessionId"] ?? ""
         let record: SessionRecord?
         do {
-            record = Identifier.isValid(id) ? try await sessions.record(advertiser: advertiser.id, session: id) : nil
+            record = Identifier.isValidSession(id) ? try await sessions.record(advertiser: advertiser.id, session: id) : nil
         } catch let error as RedisError where error.code != .server || error.isRetriable {
             context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
             throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)

@@ -51,7 +51,7 @@ extension AttributionService {
         let advertiser = try context.tenants.advertiser(of: principal)
         let id = request.pathParameters["sessionId"] ?? ""
         do {
-            guard Identifier.isValid(id), let session = try await sessions.record(advertiser: advertiser.id, session: id)
+            guard Identifier.isValidSession(id), let session = try await sessions.record(advertiser: advertiser.id, session: id)
             else { throw HTTPError.notFound("no session \(id)") }
 
             var calls: [RecordedCall] = []

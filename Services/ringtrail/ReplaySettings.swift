@@ -52,7 +52,7 @@ struct ReplaySettings: Codable {
         advertiser.lookbackSeconds = lookbackSeconds
         // The replay splits the log into sessions by the same 30-minute rule and gives each its own id, so a split
         // by the ingester would only come from sending delays. The margin keeps a loaded machine from causing one.
-        advertiser.sessionTimeoutSeconds = max(3 * 1800 / speed, 10)
+        advertiser.sessionTimeoutSeconds = speed > 1 ? max(3 * 1800 / speed, 10) : 1800
         advertiser.matching.phoneClickWindowSeconds = 300 / speed
         advertiser.matching.recentActivitySeconds = 1800 / speed
         return TenantsFile(

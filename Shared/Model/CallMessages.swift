@@ -118,7 +118,7 @@ public struct CallMatch: Codable, Sendable, Equatable, Validating {
 
     public func validate() throws(ValidationError) {
         guard Identifier.isValid(callId) else { throw ValidationError("callId must be 1 to 128 id characters") }
-        if let sessionId, !Identifier.isValid(sessionId) {
+        if let sessionId, !Identifier.isValidSession(sessionId) {
             throw ValidationError("sessionId must be 1 to 128 id characters or null")
         }
         if let probability, !(0...1).contains(probability) {

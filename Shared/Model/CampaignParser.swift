@@ -2,8 +2,9 @@ import Foundation
 
 /// Reads campaign tags and ad click ids from a landing page URL.
 public enum CampaignParser {
-    /// Click id parameters of the ad platforms: Google (gclid, gbraid, wbraid), Microsoft (msclkid), Meta (fbclid).
-    public static let clickIdParameters = ["gclid", "gbraid", "wbraid", "msclkid", "fbclid"]
+    /// Click id parameters of the ad platforms: Google (gclid, gbraid, wbraid, and dclid of Display & Video 360),
+    /// Microsoft (msclkid), Meta (fbclid).
+    public static let clickIdParameters = ["gclid", "gbraid", "wbraid", "dclid", "msclkid", "fbclid"]
 
     /// The `utm_*` tags of `url`; nil fields when absent.
     public static func campaign(fromURL url: String) -> Campaign {

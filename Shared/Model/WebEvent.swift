@@ -45,7 +45,7 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
 
     public func validate() throws(ValidationError) {
         guard !messageId.isEmpty, messageId.utf8.count <= 200 else {
-            throw ValidationError("messageId must be 1 to 200 characters")
+            throw ValidationError("messageId must be 1 to 200 bytes")
         }
         guard Identifier.isValid(sessionId) else {
             throw ValidationError("sessionId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
@@ -56,6 +56,15 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         for (field, value) in [("timestamp", timestamp), ("sentAt", sentAt), ("receivedAt", receivedAt)] {
             if let value, Timestamp.parseMilliseconds(value) == nil {
                 throw ValidationError("\(field) is not an RFC 3339 timestamp: \"\(value.prefix(64))\"")
+            }
+        }
+        for (field, value, limit) in [
+            ("properties.url", pageURL, 8192), ("properties.referrer", referrer, 8192),
+            ("properties.title", properties?["title"]?.text, 1024), ("event", event, 256),
+            ("context.userAgent", context?.userAgent, 2048),
+        ] {
+            if let value, value.utf8.count > limit {
+                throw ValidationError("\(field) is longer than \(limit) bytes")
             }
         }
         if type == .track, (event ?? "").isEmpty {
@@ -148,6 +157,16 @@ public struct Location: Codable, Sendable, Equatable, Hashable {
 
 /// Rules for ids that end up in Redis keys and URLs.
 public enum Identifier {
+    /// True for a session id: a valid id, or one followed by `~` and a visit number of 2 or more, which the
+    /// activity-ingester gives a session that continued an id after inactivity. Client ids cannot contain `~`, so
+    /// the two never clash.
+    public static func isValidSession(_ value: String) -> Bool {
+        guard let tilde = value.lastIndex(of: "~") else { return isValid(value) }
+        let visit = value[value.index(after: tilde)...]
+        guard let number = Int(visit), number >= 2, visit.first != "0" else { return false }
+        return isValid(String(value[..<tilde]))
+    }
+
     /// True for 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`.
     public static func isValid(_ value: String) -> Bool {
         guard !value.isEmpty, value.utf8.count <= 128 else { return false }

@@ -41,7 +41,7 @@ extension SessionStore {
     ///
     /// Returns {1, 1} when applied, {0, visit} for a message id seen before, and {2, n} when the event belongs to
     /// the session's n-th visit: it came more than the timeout after the last activity, or a later visit already
-    /// began. The caller then applies it to the session `<id>.<n>`. The routes hash remembers where each such
+    /// began. The caller then applies it to the session `<id>~<n>`. The routes hash remembers where each such
     /// message went, so a redelivered one goes to the same visit.
     static let applyScript = RedisScript(source: """
         local session, events, seen, clicks, phones, routes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -148,9 +148,9 @@ extension SessionStore {
         return final
     }
 
-    /// The id of a session's n-th visit: the id itself for the first, `<id>.<n>` after that.
+    /// The id of a session's n-th visit: the id itself for the first, `<id>~<n>` after that.
     public static func visitSession(_ session: String, visit: Int) -> String {
-        visit <= 1 ? session : "\(session).\(visit)"
+        visit <= 1 ? session : "\(session)~\(visit)"
     }
 
     private func command(for event: PreparedWebEvent, session: String, previous: String? = nil) -> PipelinedCommand {
@@ -286,12 +286,20 @@ extension PreparedWebEvent {
 extension SessionStore {
     /// The event's time in milliseconds: its `timestamp`, corrected for the client's clock when `sentAt` is
     /// present (Segment's rule: `receivedAt - (sentAt - timestamp)`), else the time it was received.
+    ///
+    /// A time more than 5 minutes after the event was received, or before 2000, cannot be true, so the time it
+    /// was received replaces it; one bad clock then cannot push a session's activity out of every report range.
     public static func timestamp(of event: WebEvent, receivedAt: Int64) -> Int64 {
         let received = event.receivedAt.flatMap(Timestamp.parseMilliseconds) ?? receivedAt
         guard let timestamp = event.timestamp.flatMap(Timestamp.parseMilliseconds) else { return received }
-        guard let sent = event.sentAt.flatMap(Timestamp.parseMilliseconds) else { return timestamp }
-        return received - (sent - timestamp)
+        var corrected = timestamp
+        if let sent = event.sentAt.flatMap(Timestamp.parseMilliseconds) { corrected = received - (sent - timestamp) }
+        guard corrected <= received + 300_000, corrected >= earliestPlausibleTime else { return received }
+        return corrected
     }
+
+    /// 2000-01-01T00:00:00Z in milliseconds.
+    static let earliestPlausibleTime: Int64 = 946_684_800_000
 
     /// The phone number a visitor entered, from identify traits, normalized to E.164.
     static func formPhone(of event: WebEvent) -> String? {

@@ -108,13 +108,13 @@ struct IngesterTests {
         // Redelivery of an event that went to the second visit must not apply it twice.
         try await stack.produce(.webActivity, key: session, value: later.encoded())
 
-        try await waitForSession(stack, "\(session).2", events: 2)
+        try await waitForSession(stack, "\(session)~2", events: 2)
         let first = try #require(try await Self.session(stack, session))
         #expect((first["events"] as? [Any])?.count == 1)
         #expect(first["channel"] as? String == "email")
-        #expect(first["laterSessionIds"] as? [String] == ["\(session).2"])
+        #expect(first["laterSessionIds"] as? [String] == ["\(session)~2"])
 
-        let second = try #require(try await Self.session(stack, "\(session).2"))
+        let second = try #require(try await Self.session(stack, "\(session)~2"))
         #expect((second["events"] as? [Any])?.count == 2)
         #expect(second["previousSessionId"] as? String == session)
         #expect(second["landingPage"] as? String == "https://shop.example.com/pricing")

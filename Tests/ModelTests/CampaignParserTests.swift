@@ -101,7 +101,7 @@ struct CampaignParserTests {
 
     @Test
     func clickIdsIgnoresEmptyAndUnknownParameters() {
-        let ids = CampaignParser.clickIds(fromURL: "https://example.com/?gclid=&dclid=x&ttclid=y&utm_source=google")
+        let ids = CampaignParser.clickIds(fromURL: "https://example.com/?gclid=&ttclid=y&li_fat_id=z&utm_source=google")
         #expect(ids.isEmpty)
     }
 

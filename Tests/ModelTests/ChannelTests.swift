@@ -92,3 +92,25 @@ struct ChannelTests {
             == ["paid_search", "organic_search", "social", "email", "referral", "direct"])
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct SessionIdentifierTests {
+    @Test(arguments: ["s-1", "s-1~2", "s.1~17", "a:b_c~3"])
+    func validSessionIds(_ id: String) {
+        #expect(Identifier.isValidSession(id))
+    }
+
+    @Test(arguments: ["s-1~", "s-1~1", "s-1~0", "s-1~02", "~2", "s~2~3", "s-1~x", "s 1~2"])
+    func invalidSessionIds(_ id: String) {
+        #expect(!Identifier.isValidSession(id))
+    }
+
+    @Test
+    func webEventLimitsFieldLengths() {
+        var event = WebEvent(type: .page, messageId: "m-1", anonymousId: "v-1", sessionId: "s-1", timestamp: nil,
+                             properties: ["url": .string("https://shop.example.com/" + String(repeating: "a", count: 9000))])
+        #expect(throws: ValidationError("properties.url is longer than 8192 bytes")) { try event.validate() }
+        event.properties = ["url": .string("https://shop.example.com/"), "title": .string(String(repeating: "t", count: 1025))]
+        #expect(throws: ValidationError("properties.title is longer than 1024 bytes")) { try event.validate() }
+    }
+}

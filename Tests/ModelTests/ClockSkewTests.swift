@@ -82,4 +82,24 @@ struct ClockSkewTests {
                                receivedAt: "later")
         #expect(Self.corrected(event) == "2026-05-17T10:04:58.000Z")
     }
+
+    @Test(arguments: [
+        ("9999-12-31T23:59:59.000Z", nil),
+        ("0000-01-01T00:00:00.000Z", nil),
+        ("1970-01-01T00:00:00.000Z", nil),
+        // sentAt in 1970 with a current timestamp would date the event in 2083.
+        ("2026-05-17T10:05:00.000Z", "1970-01-01T00:00:00.000Z"),
+        ("2026-05-17T10:11:00.000Z", nil),
+    ] as [(String, String?)])
+    func implausibleTimeUsesReceivedTime(timestamp: String, sentAt: String?) {
+        let event = Self.event(timestamp: timestamp, sentAt: sentAt)
+        #expect(Self.corrected(event) == "2026-05-17T10:05:03.000Z")
+    }
+
+    @Test
+    func slightlyFutureTimeIsKept() {
+        // Four minutes ahead of the server: within the 5-minute tolerance for unsynchronized clocks.
+        let event = Self.event(timestamp: "2026-05-17T10:09:03.000Z")
+        #expect(Self.corrected(event) == "2026-05-17T10:09:03.000Z")
+    }
 }

@@ -503,7 +503,7 @@ struct CloudEventTests {
     func webEventRejectsEmptyMessageID() {
         let data = Self.identify.replacingOccurrences(of: #""messageId":"m-3""#, with: #""messageId":"""#)
         let reason = Self.rejection(Self.envelope(type: "ringtrail.web.identify", data: data), as: WebEvent.self)
-        #expect(reason == "messageId must be 1 to 200 characters")
+        #expect(reason == "messageId must be 1 to 200 bytes")
     }
 
     @Test
