@@ -11,7 +11,7 @@ struct IngesterService: Sendable {
     let context: ServiceContext
     let sessions: SessionStore
     /// The largest batch the collect endpoint takes in one request.
-    static let maxBatchEvents = 500
+    static let maxBatchEvents = CollectBatch.maxEvents
 
     init(context: ServiceContext) {
         self.context = context

@@ -28,6 +28,8 @@ struct rt_mhd_options {
     unsigned int connection_timeout_seconds;
     size_t connection_memory_limit;
     unsigned int connection_limit;
+    /* 0 means no limit per client address. */
+    unsigned int per_ip_connection_limit;
 };
 
 /* MHD_start_daemon is variadic, which Swift cannot call; this helper passes the options above. The port argument
@@ -43,6 +45,7 @@ static inline struct MHD_Daemon *rt_mhd_start(const struct rt_mhd_options *optio
                             MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout_seconds,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
                             MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
                             MHD_OPTION_END);
 }
 

@@ -37,6 +37,7 @@ extension HTTPServer {
         // libmicrohttpd's own default: the memory for one connection's headers and read and write buffers.
         options.connection_memory_limit = 32 * 1024
         options.connection_limit = UInt32(clamping: maxConnections)
+        options.per_ip_connection_limit = UInt32(clamping: maxConnectionsPerClient)
         return rt_mhd_start(&options)
     }
 
