@@ -81,7 +81,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             return runPhone(String(decoding: bytes, as: UTF8.self))
         case .timestamp:
             let text = String(decoding: bytes, as: UTF8.self)
-            _ = TwilioCall.parseRFC2822(text)
+            // Creating its DateFormatter costs about a millisecond, so only text with the comma after the weekday
+            // goes to it, and the fuzzer spends its time on the RFC 3339 parser.
+            if bytes.contains(UInt8(ascii: ",")) { _ = TwilioCall.parseRFC2822(text) }
             guard let milliseconds = Timestamp.parseMilliseconds(text) else {
                 return .rejected(reason: "not an RFC 3339 time")
             }
