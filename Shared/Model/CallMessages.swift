@@ -207,9 +207,10 @@ public struct Attribution: Codable, Sendable, Equatable {
 
 /// A message that failed validation, published on `deadletter` keyed by the original key.
 public struct DeadLetter: Codable, Sendable, Equatable {
-    /// The most bytes of the original message a dead letter keeps. Without a cap, a rejected message near the
-    /// broker's size limit (1,000,000 bytes by default) could not be dead-lettered once wrapped in the envelope, or
-    /// grown by a third as base64, and its consumer would retry it for ever.
+    /// The maximum number of bytes of the original message that a dead letter keeps.
+    ///
+    /// A rejected message near the broker's size limit (1,000,000 bytes by default) grows past it once wrapped in
+    /// the envelope or encoded as base64. Without this cap its dead letter fails, and the consumer retries it for ever.
     public static let maxMessageBytes = 64 * 1024
 
     public var topic: String

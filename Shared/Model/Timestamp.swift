@@ -72,8 +72,8 @@ public enum Timestamp {
         let days = daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day))
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - offsetMinutes * 60
         let milliseconds = seconds * 1000 + millis
-        // An offset can move a time of year 0000 or 9999 into year -1 or 10000 in UTC, which `format` cannot write
-        // as an RFC 3339 time; such a time is rejected rather than stored and written back unreadable.
+        // An offset can move a time of year 0000 or 9999 into year -1 or 10000 in UTC. `format` cannot write such a
+        // time in RFC 3339, so it is rejected here rather than stored and written back unreadable.
         guard milliseconds >= minimumMilliseconds, milliseconds <= maximumMilliseconds else { return nil }
 
         return milliseconds

@@ -263,6 +263,33 @@ struct BadInputTests {
         }
     }
 
+    @Test func signedTwilioFormWithBadFieldsGets400() async throws {
+        let stack = try await TestStack.shared()
+        let call = "CAtw\(Self.run)"
+        let cases: [(name: String, fields: [(String, String)], message: String)] = [
+            ("unparseable To", [("CallSid", call), ("To", "call me maybe"), ("From", "+17025550100")], "To"),
+            ("missing To", [("CallSid", call), ("From", "+17025550100")], "To"),
+            ("CallSid with a path", [("CallSid", "../\(call)"), ("To", TestStack.scenarioNumbers[11])], "CallSid"),
+            ("CallDuration not a number", [("CallSid", call), ("To", TestStack.scenarioNumbers[11]),
+                                           ("CallStatus", "completed"), ("CallDuration", "ten")], "CallDuration"),
+        ]
+        for (name, fields, message) in cases {
+            let path = message == "CallDuration" ? "/v1/webhooks/twilio/acme/status" : "/v1/webhooks/twilio/acme"
+            let response = try await stack.postTwilio(path, fields)
+            #expect(response.status == 400, "\(name): \(response.text)")
+            #expect(response.json?["error"] as? String == "invalid_request", "\(name)")
+            #expect((response.json?["message"] as? String)?.contains(message) == true, "\(name): \(response.text)")
+        }
+
+        // An unparseable caller number is treated as withheld, not as an error.
+        let withheld = try await stack.postTwilio("/v1/webhooks/twilio/acme",
+                                                  [("CallSid", call), ("To", TestStack.scenarioNumbers[11]),
+                                                   ("From", "not a number")])
+        #expect(withheld.status == 200, "\(withheld.text)")
+        let view = try await waitForScreen(stack, call)
+        #expect(view["from"] is NSNull, "\(view)")
+    }
+
     @Test func unknownFieldsAreIgnored() async throws {
         let stack = try await TestStack.shared()
         let lease = try await HTTP.send(

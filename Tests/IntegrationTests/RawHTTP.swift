@@ -2,8 +2,9 @@ import Foundation
 
 /// A blocking HTTP/1.1 client over a raw socket, for requests URLSession will not send: invalid bytes in the
 /// target or headers, repeated headers, a `Content-Length` without its body, a body sent a byte at a time.
+///
+/// `@unchecked Sendable` because each test uses its connection from one task at a time.
 final class RawHTTP: @unchecked Sendable {
-    // `@unchecked Sendable` because each test uses its connection from one task at a time.
     struct Response: Sendable {
         /// 0 when the server closed the connection without a response.
         var status: Int
@@ -105,8 +106,8 @@ final class RawHTTP: @unchecked Sendable {
         }
     }
 
-    /// Reads once; returns true when the server has closed the connection (end of stream or reset), false when
-    /// it sent data or the read timed out with the connection still open.
+    /// Reads once and returns whether the server has closed the connection, by end of stream or reset. Data, or a
+    /// read timeout with the connection still open, gives false.
     func isClosedByServer() async throws -> Bool {
         try await onThread {
             var byte: UInt8 = 0
