@@ -4,7 +4,7 @@
 # A crash stops the run with a non-zero status, and the input that caused it is copied into the target's corpus
 # as crash-<hash>, where `make test` replays it from then on. New inputs that only add coverage are kept under
 # .build/fuzz/corpus, outside the repository.
-# FUZZ_TARGETS (space-separated) limits the run to some targets; FUZZ_JOBS is not supported, one process runs.
+# FUZZ_TARGETS (space-separated names of Tests/FuzzCorpus folders) limits the run to those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +12,9 @@ seconds=${FUZZ_SECONDS:-60}
 out=.build/fuzz
 mkdir -p "$out/modules" "$out/corpus"
 
-# The modules the targets import, compiled in dependency order with coverage instrumentation. SwiftPM cannot
-# build them with -sanitize=fuzzer without instrumenting the services too, whose own `main` clashes with libFuzzer's.
+# The modules the targets import, compiled in dependency order with coverage instrumentation. `swift build
+# -Xswiftc -sanitize=fuzzer` would apply the flag to every target, the services too, whose own `main` would then
+# be linked next to libFuzzer's.
 swift_flags=(-sanitize=fuzzer -parse-as-library -O -wmo -g -I "$out/modules" -I Shared/CMicroHTTPD)
 build_module() {
     local name=$1 directory=$2

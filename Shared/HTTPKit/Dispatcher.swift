@@ -62,8 +62,9 @@ final class Dispatcher: Sendable {
 
     /// Step 1: the headers are complete. Returns `false` to make libmicrohttpd close the connection.
     func receiveHeaders(_ context: RequestContext, connection: OpaquePointer, method: String) -> Bool {
-        // Headers sent a byte at a time reach this call only once they are complete; close such a connection
-        // as a slow body is closed.
+        // A request whose headers took longer than the request timeout is closed like a slow body.
+        // NOTE: headers sent a byte at a time reach this call only once they are complete, so until then only
+        // the connection limits bound such a client.
         guard ContinuousClock.now - context.startedAt <= requestTimeout else {
             metrics.increment(Self.timeoutsMetric)
             return false
