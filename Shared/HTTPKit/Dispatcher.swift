@@ -12,6 +12,7 @@ enum LogKey {
     static let error = "error"
     static let suppressed = "suppressed"
     static let inFlight = "http.in_flight"
+    static let closedConnections = "http.closed_connections"
 }
 
 /// The bridge between libmicrohttpd's callbacks and Swift handlers for one started server.
@@ -40,12 +41,25 @@ final class Dispatcher: Sendable {
     /// Requests between their request line and libmicrohttpd's completion callback.
     let activeRequests = Atomic<Int>(0)
     let libraryLog = LibraryLogLimiter()
+    let deadlines: ConnectionDeadlines
 
-    init(routes: RouteTable, logger: Logger, maxBodyBytes: Int, requestTimeout: Duration, metrics: Metrics) {
+    init(
+        routes: RouteTable,
+        logger: Logger,
+        maxBodyBytes: Int,
+        connectionTimeout: Duration,
+        requestTimeout: Duration,
+        metrics: Metrics
+    ) {
         self.routes = routes
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
         self.requestTimeout = requestTimeout
+        self.deadlines = ConnectionDeadlines(
+            idleTimeout: connectionTimeout,
+            requestTimeout: requestTimeout,
+            logger: logger
+        )
         self.metrics = metrics
         metrics.describe(Self.requestsMetric, type: "counter", help: "HTTP responses sent, by route pattern")
         metrics.describe(Self.durationMetric, type: "histogram", help: "Time from request line to response, seconds")
@@ -62,9 +76,8 @@ final class Dispatcher: Sendable {
 
     /// Step 1: the headers are complete. Returns `false` to make libmicrohttpd close the connection.
     func receiveHeaders(_ context: RequestContext, connection: OpaquePointer, method: String) -> Bool {
-        // A request whose headers took longer than the request timeout is closed like a slow body.
-        // NOTE: headers sent a byte at a time reach this call only once they are complete, so until then only
-        // the connection limits bound such a client.
+        // A request whose headers took longer than the request timeout is closed like a slow body. Headers that
+        // never complete are cut off by `ConnectionDeadlines`.
         guard ContinuousClock.now - context.startedAt <= requestTimeout else {
             metrics.increment(Self.timeoutsMetric)
             return false
@@ -196,6 +209,7 @@ final class Dispatcher: Sendable {
         // Suspend before registering, so the shutdown path only ever resumes suspended connections; resuming one
         // that is not suspended is undefined behaviour in libmicrohttpd.
         MHD_suspend_connection(connection)
+        deadlines.handlerStarted(connection)
         context.markRunning(connection: SuspendedConnection(pointer: connection))
         let isRegistered = registry.withLock { registry in
             guard !registry.isShuttingDown else { return false }

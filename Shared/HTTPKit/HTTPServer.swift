@@ -46,8 +46,10 @@ public final class HTTPServer: Sendable {
     ///   - maxBodyBytes: larger request bodies get 413 `payload_too_large`.
     ///   - threads: libmicrohttpd polling threads, which read and write but never run handlers.
     ///   - connectionTimeout: an idle connection is closed after this long; rounded up to whole seconds.
-    ///   - requestTimeout: a request whose body is still arriving this long after its request line is cut off
-    ///     by closing the connection, so a client that sends a byte at a time cannot hold it for ever.
+    ///   - requestTimeout: a request whose headers or body are still arriving this long after its request line is
+    ///     cut off by closing the connection, so a client that sends a byte at a time cannot hold it for ever. A
+    ///     request line must arrive within `connectionTimeout` plus this of the connection opening or of the
+    ///     previous response.
     ///   - maxConnections: connections over this limit are closed at once by libmicrohttpd.
     ///   - maxConnectionsPerClient: connections from one IP address over this limit are closed at once; 0 means
     ///     no limit. Behind a proxy every connection comes from the proxy's address.
@@ -107,6 +109,7 @@ public final class HTTPServer: Sendable {
                 routes: router.freeze(),
                 logger: logger,
                 maxBodyBytes: maxBodyBytes,
+                connectionTimeout: connectionTimeout,
                 requestTimeout: requestTimeout,
                 metrics: .shared
             )
@@ -116,6 +119,7 @@ public final class HTTPServer: Sendable {
                 throw HTTPServerError(.start, "libmicrohttpd failed to start on \(host):\(socket.port): \(detail)")
             }
 
+            dispatcher.deadlines.start(metrics: .shared, metric: Dispatcher.timeoutsMetric)
             state = .running(RunningDaemon(daemon: daemon, socket: socket, dispatcher: dispatcher))
             boundPortValue.store(socket.port, ordering: .releasing)
         }

@@ -112,12 +112,14 @@ struct BadInputTests {
             json("unparseable phone number", "call-router", "/v1/webhooks/generic", carrier,
                  "{\"callId\": \"CAx\", \"to\": \"call me maybe\", \"status\": \"started\"}", 400, "invalid_request"),
             json("unparseable timestamp", "call-router", "/v1/webhooks/generic", carrier,
-                 "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"started\", \"occurredAt\": \"2026-02-30T00:00:00Z\"}",
+                 "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"started\", "
+                     + "\"occurredAt\": \"2026-02-30T00:00:00Z\"}",
                  400, "invalid_request"),
             json("unknown status", "call-router", "/v1/webhooks/generic", carrier,
                  "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"exploded\"}", 400, "invalid_json"),
             json("duration of the wrong type", "call-router", "/v1/webhooks/generic", carrier,
-                 "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"completed\", \"durationSeconds\": \"ten\"}",
+                 "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"completed\", "
+                     + "\"durationSeconds\": \"ten\"}",
                  400, "invalid_json"),
             json("negative duration", "call-router", "/v1/webhooks/generic", carrier,
                  "{\"callId\": \"CAx\", \"to\": \"+15555550101\", \"status\": \"completed\", \"durationSeconds\": -5}",
@@ -157,7 +159,8 @@ struct BadInputTests {
                  target: "/v1/numbers/%2B15555550100/history?since=2026-13-01T00:00:00Z", key: stack.keys["read"],
                  status: 400, code: "invalid_request"),
             Case(name: "export with from after to", service: "attribution-worker", method: "GET",
-                 target: "/v1/exports/google-ads/click-conversions.csv?from=2026-05-18T00:00:00Z&to=2026-05-17T00:00:00Z",
+                 target: "/v1/exports/google-ads/click-conversions.csv"
+                     + "?from=2026-05-18T00:00:00Z&to=2026-05-17T00:00:00Z",
                  key: stack.keys["read"], status: 400, code: "invalid_request"),
         ]
     }
@@ -252,7 +255,10 @@ struct BadInputTests {
             }
             let response = try await RawHTTP.exchange(port: stack.ports[badCase.service]!, request)
 
-            #expect(response.status == badCase.status, "\(badCase): got \(response.status) \(response.text.prefix(200))")
+            #expect(
+                response.status == badCase.status,
+                "\(badCase): got \(response.status) \(response.text.prefix(200))"
+            )
             if let code = badCase.code {
                 #expect(response.headers["content-type"]?.hasPrefix("application/json") == true, "\(badCase)")
                 #expect(response.json?["error"] as? String == code, "\(badCase): \(response.text.prefix(200))")
@@ -321,8 +327,9 @@ struct BadInputTests {
         badSession["sessionId"] = "../\(session)"
         let batch: [Any] = [Self.goodEvent(session: session), badTime, badType, wrongContext, badSession, 42, NSNull()]
 
-        let response = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"],
-                                           json: ["batch": batch])
+        let response = try await HTTP.send(
+            "POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"], json: ["batch": batch]
+        )
         #expect(response.status == 200, "\(response.text)")
         #expect(response.json?["accepted"] as? Int == 1)
         let rejected = response.json?["rejected"] as? [[String: Any]] ?? []
@@ -386,7 +393,8 @@ struct BadInputTests {
                                            json: ["batch": [Self.goodEvent(session: session)]])
             #expect(response.json?["accepted"] as? Int == 1, "after \(after): \(response.text)")
         case "call-router":
-            response = try await HTTP.send("GET", stack.url(service, "/v1/calls/\(Self.callId)"), key: stack.keys["agent"])
+            let url = stack.url(service, "/v1/calls/\(Self.callId)")
+            response = try await HTTP.send("GET", url, key: stack.keys["agent"])
         default:
             response = try await HTTP.send(
                 "GET", stack.url(service, "/v1/reports/campaigns?from=2026-05-17T00:00:00Z&to=2026-05-18T00:00:00Z"),

@@ -197,7 +197,9 @@ struct BadMessageTests {
         for (topic, kind, key, good) in cases {
             for service in Self.consumers[topic]! {
                 let label = "\(kind.name) on \(topic.rawValue) for \(service)"
-                let sentinel = await awaitMessage(reader, as: DeadLetter.self, topic: deadletter, timeout: .seconds(60)) {
+                let sentinel = await awaitMessage(
+                    reader, as: DeadLetter.self, topic: deadletter, timeout: .seconds(60)
+                ) {
                     $0.subject == key && $0.data.service == service && $0.data.message == "sentinel \(key)"
                 }
                 #expect(sentinel != nil, "\(label): the consumer did not get past the good message")
@@ -206,7 +208,10 @@ struct BadMessageTests {
                 let rejectedGood = await awaitMessage(reader, as: DeadLetter.self, topic: deadletter, timeout: .zero) {
                     $0.subject == key && $0.data.service == service && $0.data.message == goodText
                 }
-                #expect(rejectedGood == nil, "\(label): the good message was rejected: \(rejectedGood?.data.reason ?? "")")
+                #expect(
+                    rejectedGood == nil,
+                    "\(label): the good message was rejected: \(rejectedGood?.data.reason ?? "")"
+                )
 
                 guard !kind.exempt.contains(service) else { continue }
 
@@ -230,7 +235,8 @@ struct BadMessageTests {
             try await waitForSession(stack, key, events: 1)
         }
         for (topic, _, key, _) in cases where topic == .callEvents {
-            let call = try await HTTP.send("GET", stack.url("call-router", "/v1/calls/\(key)"), key: stack.keys["agent"])
+            let url = stack.url("call-router", "/v1/calls/\(key)")
+            let call = try await HTTP.send("GET", url, key: stack.keys["agent"])
             #expect(call.status == 200, "call \(key) was not applied")
         }
     }

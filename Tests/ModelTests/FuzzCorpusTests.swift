@@ -21,7 +21,10 @@ struct FuzzCorpusTests {
     func corpusFilesDecodeCleanly(target: FuzzTarget) throws {
         let files = Self.files(of: target)
         #expect(files.contains { $0.lastPathComponent.hasPrefix("valid-") }, "no valid- seed for \(target.rawValue)")
-        #expect(files.contains { $0.lastPathComponent.hasPrefix("invalid-") }, "no invalid- seed for \(target.rawValue)")
+        #expect(
+            files.contains { $0.lastPathComponent.hasPrefix("invalid-") },
+            "no invalid- seed for \(target.rawValue)"
+        )
 
         for file in files {
             let bytes = Array(try Data(contentsOf: file))

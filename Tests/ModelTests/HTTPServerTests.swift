@@ -485,6 +485,7 @@ func withServer(
     _ router: Router,
     maxBodyBytes: Int = 1 << 20,
     threads: Int = 2,
+    connectionTimeout: Duration = .seconds(30),
     requestTimeout: Duration = .seconds(30),
     maxConnectionsPerClient: Int = 256,
     _ body: (UInt16) async throws -> Void
@@ -496,6 +497,7 @@ func withServer(
         logger: Logger(label: "http-test"),
         maxBodyBytes: maxBodyBytes,
         threads: threads,
+        connectionTimeout: connectionTimeout,
         requestTimeout: requestTimeout,
         maxConnectionsPerClient: maxConnectionsPerClient
     )

@@ -37,6 +37,66 @@ struct HTTPSlowClientTests {
     }
 
     @Test
+    func headersAtOneBytePerSecondAreCutOff() async throws {
+        let router = Router()
+        router.get("/ping") { _ in .text("pong") }
+
+        try await withServer(router, requestTimeout: .seconds(2)) { port in
+            let connection = try await RawConnection.open(port: port)
+            #expect(try await connection.write(Array("GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8)))
+
+            let elapsed = try await dribble(Array("X-Padding: abcdefghijklmnopqrstuvwxyz\r\n".utf8), on: connection)
+            #expect(elapsed < .seconds(8), "the slow client was cut off only after \(elapsed)")
+            #expect(try await connection.readsEndOfStream(), "the server sent data instead of closing")
+            #expect(try await send(port, "GET", "/ping").status == 200)
+        }
+    }
+
+    @Test
+    func requestLineAtOneBytePerSecondIsCutOff() async throws {
+        let router = Router()
+        router.get("/ping") { _ in .text("pong") }
+
+        // Before its request line, a connection has the idle timeout plus the request timeout: 4 s here.
+        try await withServer(router, connectionTimeout: .seconds(2), requestTimeout: .seconds(2)) { port in
+            let connection = try await RawConnection.open(port: port)
+            let elapsed = try await dribble(Array("GET /ping?padding=abcdefghijklmnopqrstuvwxyz".utf8), on: connection)
+            #expect(elapsed < .seconds(10), "the slow client was cut off only after \(elapsed)")
+            #expect(try await connection.readsEndOfStream(), "the server sent data instead of closing")
+            #expect(try await send(port, "GET", "/ping").status == 200)
+        }
+    }
+
+    @Test
+    func idleKeepAliveConnectionIsReused() async throws {
+        let router = Router()
+        router.get("/ping") { _ in .text("pong") }
+
+        // Idle for longer than the request timeout, but within the idle timeout: the connection stays open.
+        try await withServer(router, connectionTimeout: .seconds(10), requestTimeout: .seconds(1)) { port in
+            let connection = try await RawConnection.open(port: port)
+            #expect(try await connection.exchange(requestBytes("GET", "/ping")).status == 200)
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await connection.exchange(requestBytes("GET", "/ping")).status == 200)
+        }
+    }
+
+    /// Sends `bytes` one a second until the server closes the connection or they run out, and returns how long
+    /// that took. Sending all of them is recorded as a failure.
+    private func dribble(_ bytes: [UInt8], on connection: RawConnection) async throws -> Duration {
+        let started = ContinuousClock.now
+        var sent = 0
+        for byte in bytes {
+            guard try await connection.write([byte]) else { break }
+
+            sent += 1
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(sent < bytes.count, "the server accepted every byte at one byte per second")
+        return ContinuousClock.now - started
+    }
+
+    @Test
     func connectionsOverPerClientLimitAreClosed() async throws {
         let router = Router()
         router.get("/ping") { _ in .text("pong") }
