@@ -66,7 +66,7 @@ final class Dispatcher: Sendable {
         metrics.describe(
             Self.timeoutsMetric,
             type: "counter",
-            help: "Connections closed because a request's headers or body were still arriving after the request timeout"
+            help: "Connections closed because a request was still arriving after its deadline"
         )
     }
 
