@@ -8,8 +8,9 @@ SPEED ?= 1000
 SEED ?= 42
 POOL_SIZE ?= 10
 CALL_SHARE ?= 0.15
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-debug run test bench-leases bench-calls bench-ingest up down status clean
+.PHONY: all deps build build-debug run test fuzz bench-leases bench-calls bench-ingest up down status clean
 
 all: build
 
@@ -29,6 +30,10 @@ run: build
 ## Unit and integration tests against a Redis and a broker of their own (ports 6390 and 9190).
 test: deps
 	scripts/test.sh
+
+## libFuzzer over the input decoders for FUZZ_SECONDS in all (default 60); a crash input is kept in Tests/FuzzCorpus.
+fuzz: deps
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
 
 ## The lease endpoint against Redis running the same Lua script (ports 6395, 9195, 18181); see docs/benchmarks.md.
 bench-leases: build

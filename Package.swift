@@ -80,6 +80,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "CarrierWebhooks",
+            dependencies: ["Model", "PhoneKit"],
+            path: "Shared/CarrierWebhooks",
+            swiftSettings: strict
+        ),
+        .target(
             name: "Store",
             dependencies: ["Model", "RedisKit", "KafkaKit", "HTTPKit", "ServiceKit", "SecurityKit", "PhoneKit"],
             path: "Shared/Store",
@@ -89,14 +95,14 @@ let package = Package(
         // MARK: - Executables
         service("number-pool", path: "Services/number-pool", dependencies: ["Store"]),
         service("activity-ingester", path: "Services/activity-ingester", dependencies: ["Store"]),
-        service("call-router", path: "Services/call-router", dependencies: ["Store"]),
+        service("call-router", path: "Services/call-router", dependencies: ["Store", "CarrierWebhooks"]),
         service("attribution-worker", path: "Services/attribution-worker", dependencies: ["Store"]),
         service("ringtrail", path: "Services/ringtrail", dependencies: ["Store"]),
 
         // MARK: - Tests
         .testTarget(
             name: "ModelTests",
-            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store", "HTTPKit", "ServiceKit"],
+            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store", "HTTPKit", "ServiceKit", "CarrierWebhooks"],
             path: "Tests/ModelTests",
             swiftSettings: strict,
             linkerSettings: runPath

@@ -5,12 +5,6 @@ import Model
 import ServiceKit
 import Store
 
-/// The body of `POST /v1/collect`: a batch of raw events, each decoded separately so one bad event does not
-/// reject the others.
-struct CollectBatch: Decodable {
-    var batch: [JSONValue]
-}
-
 struct CollectResponse: Encodable {
     struct Rejection: Encodable {
         var index: Int
@@ -34,7 +28,7 @@ extension IngesterService {
         var rejected: [CollectResponse.Rejection] = []
         var valid: [WebEvent] = []
         for (index, raw) in body.batch.enumerated() {
-            switch IngesterService.decodeEvent(raw, receivedAt: receivedAt) {
+            switch CollectBatch.decodeEvent(raw, receivedAt: receivedAt) {
             case .success(let event): valid.append(event)
             case .failure(let error): rejected.append(.init(index: index, error: error.reason))
             }
@@ -55,28 +49,6 @@ extension IngesterService {
         Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "rejected"],
                                  by: Double(rejected.count))
         return .json(CollectResponse(accepted: valid.count, rejected: rejected))
-    }
-
-    /// Decodes and validates one raw event of a batch, stamping the time it was received.
-    static func decodeEvent(_ raw: JSONValue, receivedAt: String) -> Result<WebEvent, ValidationError> {
-        do {
-            let data = try JSONEncoder().encode(raw)
-            guard data.count <= IngesterService.maxEventBytes else {
-                return .failure(ValidationError("the event is larger than \(IngesterService.maxEventBytes) bytes"))
-            }
-            var event = try JSONDecoder().decode(WebEvent.self, from: data)
-            event.receivedAt = receivedAt
-            // The full address is personal data: only its network part is kept, before anything is stored.
-            if let ip = event.context?.ip { event.context?.ip = IPAddress.truncated(ip) }
-            try event.validate()
-            return .success(event)
-        } catch let error as ValidationError {
-            return .failure(error)
-        } catch let error as DecodingError {
-            return .failure(ValidationError(describing: error))
-        } catch {
-            return .failure(ValidationError("invalid event"))
-        }
     }
 
     func session(_ request: HTTPRequest) async throws -> HTTPResponse {

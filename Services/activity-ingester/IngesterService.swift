@@ -11,9 +11,7 @@ struct IngesterService: Sendable {
     let context: ServiceContext
     let sessions: SessionStore
     /// The largest batch the collect endpoint takes in one request.
-    static let maxBatchEvents = 500
-    /// The largest event, as JSON, the collect endpoint takes; far below the broker's message size limit.
-    static let maxEventBytes = 65_536
+    static let maxBatchEvents = CollectBatch.maxEvents
 
     init(context: ServiceContext) {
         self.context = context

@@ -1,34 +1,10 @@
+import CarrierWebhooks
 import Foundation
 import HTTPKit
 import Model
-import PhoneKit
 import SecurityKit
 import ServiceKit
 import Store
-
-/// The parts of a Telnyx call-control webhook that Ringtrail reads.
-struct TelnyxWebhook: Decodable {
-    struct Payload: Decodable {
-        var call_control_id: String?
-        var call_leg_id: String?
-        var call_session_id: String?
-        var from: String?
-        var to: String?
-        var direction: String?
-        var start_time: String?
-        var end_time: String?
-        var hangup_cause: String?
-    }
-
-    struct Event: Decodable {
-        var event_type: String
-        var id: String
-        var occurred_at: String?
-        var payload: Payload
-    }
-
-    var data: Event
-}
 
 extension CallRouterService {
     /// Handles Telnyx's `call.initiated`, `call.answered` and `call.hangup` events, checked against their Ed25519
@@ -54,44 +30,17 @@ extension CallRouterService {
             throw HTTPError.forbidden("the Telnyx signature does not match the request or its timestamp is stale")
         }
         let webhook = try request.decodeJSON(TelnyxWebhook.self)
-        guard let event = try Self.normalizeTelnyx(webhook.data) else {
+        let normalized: CallEvent?
+        do {
+            normalized = try webhook.normalized()
+        } catch {
+            throw HTTPError.badRequest(error.reason)
+        }
+        guard let event = normalized else {
             return .json(["received": true, "ignored": true])
         }
         try await publishCallEvent(event, advertiser: advertiser, id: "telnyx:\(webhook.data.id)", carrier: "telnyx")
         return .json(["received": true])
-    }
-
-    /// Turns a Telnyx event into a `CallEvent`, or nil for event types Ringtrail does not track.
-    ///
-    /// - Throws: `HTTPError` 400 naming a missing or invalid field.
-    static func normalizeTelnyx(_ event: TelnyxWebhook.Event) throws(HTTPError) -> CallEvent? {
-        let status: CallEvent.Status
-        switch event.event_type {
-        case "call.initiated": status = .started
-        case "call.answered": status = .answered
-        case "call.hangup": status = .completed
-        default: return nil
-        }
-        let payload = event.payload
-        guard let callId = payload.call_session_id ?? payload.call_leg_id ?? payload.call_control_id,
-            Identifier.isValid(callId)
-        else { throw HTTPError.badRequest("payload.call_session_id is missing or invalid") }
-        guard let rawTo = payload.to, let to = PhoneNumbers.canonical(rawTo)?.e164 else {
-            throw HTTPError.badRequest("payload.to is missing or not a phone number")
-        }
-        let from = payload.from.flatMap { PhoneNumbers.canonical($0)?.e164 }
-        var duration: Int?
-        if status == .completed, let start = payload.start_time.flatMap(Timestamp.parseMilliseconds),
-            let end = payload.end_time.flatMap(Timestamp.parseMilliseconds), end >= start
-        {
-            duration = Int((end - start) / 1000)
-        }
-        let occurred = event.occurred_at.flatMap(Timestamp.parseMilliseconds) ?? Int64(Date().timeIntervalSince1970 * 1000)
-        return CallEvent(
-            callId: callId, carrier: "telnyx", to: to, from: from,
-            callerLocation: callerLocation([:], from: from), status: status, durationSeconds: duration,
-            occurredAt: Timestamp.format(milliseconds: occurred)
-        )
     }
 
     /// Publishes a normalized carrier event on `calls.events`; an unreachable broker is answered with 503.

@@ -1,7 +1,7 @@
+import CarrierWebhooks
 import Foundation
 import HTTPKit
 import Model
-import PhoneKit
 import SecurityKit
 import ServiceKit
 import Store
@@ -32,7 +32,12 @@ extension CallRouterService {
         }
 
         let form = Dictionary(parameters, uniquingKeysWith: { first, _ in first })
-        let event = try Self.normalizeTwilio(form, isStatusCallback: isStatusCallback)
+        let event: CallEvent
+        do {
+            event = try TwilioCall.normalize(form, isStatusCallback: isStatusCallback)
+        } catch {
+            throw HTTPError.badRequest(error.reason)
+        }
         try await withBroker {
             try await context.publisher.publish(
                 .callEvents, key: event.callId, type: event.cloudEventType, advertiserID: advertiser.id,
@@ -58,68 +63,6 @@ extension CallRouterService {
         let host = request.header("host") ?? "\(context.configuration.httpHost):\(context.configuration.httpPort)"
         let scheme = request.header("x-forwarded-proto") == "https" ? "https" : "http"
         return "\(scheme)://\(host)\(request.rawTarget)"
-    }
-
-    /// Turns Twilio's form fields into a `CallEvent`.
-    ///
-    /// - Throws: `HTTPError` 400 naming a missing or invalid field.
-    static func normalizeTwilio(_ form: [String: String], isStatusCallback: Bool) throws(HTTPError) -> CallEvent {
-        guard let callId = form["CallSid"], Identifier.isValid(callId) else {
-            throw HTTPError.badRequest("CallSid is missing or invalid")
-        }
-        guard let rawTo = form["To"], let to = PhoneNumbers.canonical(rawTo)?.e164 else {
-            throw HTTPError.badRequest("To is missing or not a phone number")
-        }
-        let from = form["From"].flatMap { PhoneNumbers.canonical($0)?.e164 }
-        let status = isStatusCallback ? twilioStatus(form["CallStatus"] ?? "") : .started
-        var duration: Int?
-        if let text = form["CallDuration"] ?? form["Duration"] {
-            guard let value = Int(text), value >= 0 else { throw HTTPError.badRequest("CallDuration must be seconds") }
-            duration = value
-        }
-        let occurred = form["Timestamp"].flatMap(parseRFC2822) ?? Date()
-        return CallEvent(
-            callId: callId,
-            carrier: "twilio",
-            to: to,
-            from: from,
-            callerLocation: callerLocation(form, from: from),
-            status: status,
-            durationSeconds: duration,
-            occurredAt: Timestamp.format(occurred)
-        )
-    }
-
-    static func twilioStatus(_ status: String) -> CallEvent.Status {
-        switch status {
-        case "queued", "initiated": .started
-        case "ringing": .ringing
-        case "in-progress", "answered": .answered
-        case "completed": .completed
-        default: .failed
-        }
-    }
-
-    /// The caller's location from Twilio's `From*` fields, or from the number's prefix with the offline geocoder.
-    static func callerLocation(_ form: [String: String], from: String?) -> Location? {
-        func field(_ name: String) -> String? {
-            guard let value = form[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-            return value
-        }
-        if field("FromState") != nil || field("FromCity") != nil {
-            return Location(country: field("FromCountry"), region: field("FromState"), city: field("FromCity"),
-                            postalCode: field("FromZip"))
-        }
-        guard let from, let number = PhoneNumber(e164: from), let location = PhoneNumbers.location(of: number)
-        else { return nil }
-        return Location(country: location.country, region: location.region, city: location.city)
-    }
-
-    static func parseRFC2822(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        return formatter.date(from: text)
     }
 
     static func twiml(forwardingTo number: String?) -> String {

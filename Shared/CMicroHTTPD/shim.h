@@ -28,6 +28,10 @@ struct rt_mhd_options {
     unsigned int connection_timeout_seconds;
     size_t connection_memory_limit;
     unsigned int connection_limit;
+    /* 0 means no limit per client address. */
+    unsigned int per_ip_connection_limit;
+    MHD_NotifyConnectionCallback notify_connection;
+    void *notify_connection_context;
 };
 
 /* MHD_start_daemon is variadic, which Swift cannot call; this helper passes the options above. The port argument
@@ -43,7 +47,16 @@ static inline struct MHD_Daemon *rt_mhd_start(const struct rt_mhd_options *optio
                             MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout_seconds,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
                             MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
+                            MHD_OPTION_NOTIFY_CONNECTION, options->notify_connection,
+                            options->notify_connection_context,
                             MHD_OPTION_END);
+}
+
+/* The socket of a connection, or -1; MHD_get_connection_info is variadic, which Swift cannot call. */
+static inline int rt_mhd_connection_socket(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
 }
 
 static inline int rt_mhd_yes(void) { return MHD_YES; }

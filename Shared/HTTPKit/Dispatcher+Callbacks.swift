@@ -26,6 +26,7 @@ func logURI(
     let dispatcher = Unmanaged<Dispatcher>.fromOpaque(cls).takeUnretainedValue()
     let context = RequestContext(rawTarget: uri.map { String(cString: $0) } ?? "")
     dispatcher.activeRequests.add(1, ordering: .relaxed)
+    if let connection { dispatcher.deadlines.requestLineReceived(connection) }
     // Retained once here; `completeRequest` balances it.
     return Unmanaged.passRetained(context).toOpaque()
 }
@@ -84,7 +85,9 @@ func completeRequest(
     let context = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
     context.finish()
     if let cls {
-        Unmanaged<Dispatcher>.fromOpaque(cls).takeUnretainedValue().activeRequests.subtract(1, ordering: .relaxed)
+        let dispatcher = Unmanaged<Dispatcher>.fromOpaque(cls).takeUnretainedValue()
+        dispatcher.activeRequests.subtract(1, ordering: .relaxed)
+        if let connection { dispatcher.deadlines.requestCompleted(connection) }
     }
 }
 

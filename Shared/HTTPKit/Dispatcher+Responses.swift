@@ -5,6 +5,7 @@ import Synchronization
 extension Dispatcher {
     static let requestsMetric = "ringtrail_http_requests_total"
     static let durationMetric = "ringtrail_http_request_duration_seconds"
+    static let timeoutsMetric = "ringtrail_http_request_timeouts_total"
 
     /// Methods that get their own metric label; any other becomes `other`, so clients cannot grow label sets.
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

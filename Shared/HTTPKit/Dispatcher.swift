@@ -12,6 +12,7 @@ enum LogKey {
     static let error = "error"
     static let suppressed = "suppressed"
     static let inFlight = "http.in_flight"
+    static let closedConnections = "http.closed_connections"
 }
 
 /// The bridge between libmicrohttpd's callbacks and Swift handlers for one started server.
@@ -33,19 +34,40 @@ final class Dispatcher: Sendable {
     let routes: RouteTable
     let logger: Logger
     let maxBodyBytes: Int
+    /// How long a request may take from its request line to the end of its body.
+    let requestTimeout: Duration
     let metrics: Metrics
     let registry = Mutex(Registry())
     /// Requests between their request line and libmicrohttpd's completion callback.
     let activeRequests = Atomic<Int>(0)
     let libraryLog = LibraryLogLimiter()
+    let deadlines: ConnectionDeadlines
 
-    init(routes: RouteTable, logger: Logger, maxBodyBytes: Int, metrics: Metrics) {
+    init(
+        routes: RouteTable,
+        logger: Logger,
+        maxBodyBytes: Int,
+        connectionTimeout: Duration,
+        requestTimeout: Duration,
+        metrics: Metrics
+    ) {
         self.routes = routes
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
+        self.requestTimeout = requestTimeout
+        self.deadlines = ConnectionDeadlines(
+            idleTimeout: connectionTimeout,
+            requestTimeout: requestTimeout,
+            logger: logger
+        )
         self.metrics = metrics
         metrics.describe(Self.requestsMetric, type: "counter", help: "HTTP responses sent, by route pattern")
         metrics.describe(Self.durationMetric, type: "histogram", help: "Time from request line to response, seconds")
+        metrics.describe(
+            Self.timeoutsMetric,
+            type: "counter",
+            help: "Connections closed because a request was still arriving after its deadline"
+        )
     }
 
     var isShuttingDown: Bool { registry.withLock { $0.isShuttingDown } }
@@ -54,6 +76,13 @@ final class Dispatcher: Sendable {
 
     /// Step 1: the headers are complete. Returns `false` to make libmicrohttpd close the connection.
     func receiveHeaders(_ context: RequestContext, connection: OpaquePointer, method: String) -> Bool {
+        // A request whose headers took longer than the request timeout is closed like a slow body. Headers that
+        // never complete are cut off by `ConnectionDeadlines`.
+        guard ContinuousClock.now - context.startedAt <= requestTimeout else {
+            metrics.increment(Self.timeoutsMetric)
+            return false
+        }
+
         let target = Result { () throws(HTTPError) in try RequestTarget(context.rawTarget) }
         let match = (try? target.get()).map { routes.match(method: method, target: $0) } ?? .notFound
         context.state.withLock { state in
@@ -73,6 +102,18 @@ final class Dispatcher: Sendable {
 
     /// Step 2: one chunk of the body. Returns `false` to make libmicrohttpd close the connection.
     func receiveBody(_ context: RequestContext, chunk: UnsafeRawBufferPointer) -> Bool {
+        // libmicrohttpd's connection timeout counts only idle time, so a client sending a byte now and then would
+        // keep the connection for ever. The request deadline cuts it off without a response: none can be queued
+        // while the body is arriving.
+        guard ContinuousClock.now - context.startedAt <= requestTimeout else {
+            logger.debug(
+                "Request body still arriving after the request timeout, closing the connection",
+                metadata: [LogKey.route: context.routeLabel]
+            )
+            metrics.increment(Self.timeoutsMetric)
+            return false
+        }
+
         let limit = maxBodyBytes
         let isWithinBudget = context.state.withLock { state in
             state.receivedBytes += chunk.count
@@ -168,6 +209,7 @@ final class Dispatcher: Sendable {
         // Suspend before registering, so the shutdown path only ever resumes suspended connections; resuming one
         // that is not suspended is undefined behaviour in libmicrohttpd.
         MHD_suspend_connection(connection)
+        deadlines.handlerStarted(connection)
         context.markRunning(connection: SuspendedConnection(pointer: connection))
         let isRegistered = registry.withLock { registry in
             guard !registry.isShuttingDown else { return false }

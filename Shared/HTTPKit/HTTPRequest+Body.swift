@@ -4,8 +4,9 @@ extension HTTPRequest {
     /// Decodes the body as JSON into `type`.
     ///
     /// - Throws: `HTTPError` 415 `unsupported_media_type` when a `Content-Type` header is present and names
-    ///   neither `application/json` nor a `+json` type; 400 `invalid_json` when the body is empty, is not JSON,
-    ///   or does not fit `type`, with a message naming the offending field (for example `items[2].number`).
+    ///   neither `application/json` nor a `+json` type; 400 `invalid_json` when the body is empty, is not UTF-8,
+    ///   is not JSON, or does not fit `type`, with a message naming the offending field (for example
+    ///   `items[2].number`).
     public func decodeJSON<T: Decodable>(
         _ type: T.Type,
         decoder: JSONDecoder = JSONDecoder()
@@ -15,6 +16,14 @@ extension HTTPRequest {
         }
         guard !body.isEmpty else {
             throw HTTPError.badRequest("The request body is empty; send a JSON document", code: "invalid_json")
+        }
+        // JSON text must be UTF-8 (RFC 8259). JSONDecoder checks only the strings it decodes and skips the values
+        // of unknown fields unchecked, so the whole body is checked here.
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw HTTPError.badRequest(
+                "The request body is not valid UTF-8; send JSON text in UTF-8",
+                code: "invalid_json"
+            )
         }
 
         do {

@@ -37,6 +37,9 @@ extension HTTPServer {
         // libmicrohttpd's own default: the memory for one connection's headers and read and write buffers.
         options.connection_memory_limit = 32 * 1024
         options.connection_limit = UInt32(clamping: maxConnections)
+        options.per_ip_connection_limit = UInt32(clamping: maxConnectionsPerClient)
+        options.notify_connection = notifyConnection
+        options.notify_connection_context = context
         return rt_mhd_start(&options)
     }
 
@@ -64,6 +67,7 @@ extension HTTPServer {
         // NOTE: polling threads process resumes asynchronously. A resume still pending after the extra second is
         // left to `MHD_stop_daemon`, and that path is untested.
         MHD_stop_daemon(running.daemon)
+        dispatcher.deadlines.stop()
         if quiesced >= 0 {
             close(running.socket.descriptor)
         }

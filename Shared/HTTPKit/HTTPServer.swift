@@ -33,7 +33,9 @@ public final class HTTPServer: Sendable {
     let maxBodyBytes: Int
     let threads: Int
     let connectionTimeout: Duration
+    let requestTimeout: Duration
     let maxConnections: Int
+    let maxConnectionsPerClient: Int
     let shutdownGracePeriod: Duration
     let state = Mutex(State.idle)
     let boundPortValue = Atomic<UInt16>(0)
@@ -44,7 +46,13 @@ public final class HTTPServer: Sendable {
     ///   - maxBodyBytes: larger request bodies get 413 `payload_too_large`.
     ///   - threads: libmicrohttpd polling threads, which read and write but never run handlers.
     ///   - connectionTimeout: an idle connection is closed after this long; rounded up to whole seconds.
+    ///   - requestTimeout: a request whose headers or body are still arriving this long after its request line is
+    ///     cut off by closing the connection, so a client that sends a byte at a time cannot hold it for ever. A
+    ///     request line must arrive within `connectionTimeout` plus this of the connection opening or of the
+    ///     previous response.
     ///   - maxConnections: connections over this limit are closed at once by libmicrohttpd.
+    ///   - maxConnectionsPerClient: connections from one IP address over this limit are closed at once; 0 means
+    ///     no limit. Behind a proxy every connection comes from the proxy's address.
     ///   - shutdownGracePeriod: how long `shutdown()` waits for running handlers before it sends 503 for them.
     public init(
         host: String,
@@ -54,12 +62,15 @@ public final class HTTPServer: Sendable {
         maxBodyBytes: Int = 1 << 20,
         threads: Int = 2,
         connectionTimeout: Duration = .seconds(30),
+        requestTimeout: Duration = .seconds(30),
         maxConnections: Int = 4096,
+        maxConnectionsPerClient: Int = 256,
         shutdownGracePeriod: Duration = .seconds(10)
     ) {
         precondition(maxBodyBytes >= 0, "maxBodyBytes must not be negative")
         precondition(threads >= 1, "threads must be at least 1")
         precondition(maxConnections >= 1, "maxConnections must be at least 1")
+        precondition(maxConnectionsPerClient >= 0, "maxConnectionsPerClient must not be negative")
         self.host = host
         self.port = port
         self.router = router
@@ -67,7 +78,9 @@ public final class HTTPServer: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.threads = threads
         self.connectionTimeout = connectionTimeout
+        self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
+        self.maxConnectionsPerClient = maxConnectionsPerClient
         self.shutdownGracePeriod = shutdownGracePeriod
     }
 
@@ -96,6 +109,8 @@ public final class HTTPServer: Sendable {
                 routes: router.freeze(),
                 logger: logger,
                 maxBodyBytes: maxBodyBytes,
+                connectionTimeout: connectionTimeout,
+                requestTimeout: requestTimeout,
                 metrics: .shared
             )
             guard let daemon = startDaemon(socket: socket, dispatcher: dispatcher) else {
@@ -104,6 +119,7 @@ public final class HTTPServer: Sendable {
                 throw HTTPServerError(.start, "libmicrohttpd failed to start on \(host):\(socket.port): \(detail)")
             }
 
+            dispatcher.deadlines.start(metrics: .shared, metric: Dispatcher.timeoutsMetric)
             state = .running(RunningDaemon(daemon: daemon, socket: socket, dispatcher: dispatcher))
             boundPortValue.store(socket.port, ordering: .releasing)
         }

@@ -208,14 +208,25 @@ public struct Attribution: Codable, Sendable, Equatable {
 
 /// A message that failed validation, published on `deadletter` keyed by the original key.
 public struct DeadLetter: Codable, Sendable, Equatable {
+    /// The maximum number of bytes of the original message that a dead letter keeps.
+    ///
+    /// A rejected message near the broker's size limit (1,000,000 bytes by default) grows past it once wrapped in
+    /// the envelope or encoded as base64. Without this cap its dead letter fails, and the consumer retries it for ever.
+    public static let maxMessageBytes = 64 * 1024
+
     public var topic: String
     public var partition: Int32?
     public var offset: Int64?
     public var reason: String
-    /// The original message as UTF-8 text, or base64 when it was not valid UTF-8 (see `encoding`).
+    /// The original message as UTF-8 text, or base64 when it was not valid UTF-8 (see `encoding`); at most its first
+    /// `maxMessageBytes` bytes (see `truncated`).
     public var message: String
     public var encoding: String
     public var service: String
+    /// The size of the original message in bytes; nil in dead letters written before it was recorded.
+    public var originalBytes: Int?
+    /// Whether `message` holds only the start of the original message.
+    public var truncated: Bool
 
     public init(topic: String, partition: Int32?, offset: Int64?, reason: String, original: [UInt8], service: String) {
         self.topic = topic
@@ -223,12 +234,40 @@ public struct DeadLetter: Codable, Sendable, Equatable {
         self.offset = offset
         self.reason = reason
         self.service = service
+        self.originalBytes = original.count
+        self.truncated = original.count > Self.maxMessageBytes
         if let text = String(validating: original, as: UTF8.self) {
-            self.message = text
+            self.message = truncated ? Self.prefix(of: text, maxBytes: Self.maxMessageBytes) : text
             self.encoding = "utf-8"
         } else {
-            self.message = Data(original).base64EncodedString()
+            self.message = Data(original.prefix(Self.maxMessageBytes)).base64EncodedString()
             self.encoding = "base64"
         }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        topic = try container.decode(String.self, forKey: .topic)
+        partition = try container.decodeIfPresent(Int32.self, forKey: .partition)
+        offset = try container.decodeIfPresent(Int64.self, forKey: .offset)
+        reason = try container.decode(String.self, forKey: .reason)
+        message = try container.decode(String.self, forKey: .message)
+        encoding = try container.decode(String.self, forKey: .encoding)
+        service = try container.decode(String.self, forKey: .service)
+        originalBytes = try container.decodeIfPresent(Int.self, forKey: .originalBytes)
+        truncated = try container.decodeIfPresent(Bool.self, forKey: .truncated) ?? false
+    }
+
+    /// The longest prefix of `text` that fits in `maxBytes` of UTF-8 without splitting a character.
+    static func prefix(of text: String, maxBytes: Int) -> String {
+        var count = 0
+        var end = text.startIndex
+        for character in text {
+            count += character.utf8.count
+            guard count <= maxBytes else { break }
+
+            end = text.index(after: end)
+        }
+        return String(text[..<end])
     }
 }

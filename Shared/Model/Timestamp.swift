@@ -71,8 +71,18 @@ public enum Timestamp {
         }
         let days = daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day))
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - offsetMinutes * 60
-        return seconds * 1000 + millis
+        let milliseconds = seconds * 1000 + millis
+        // An offset can move a time of year 0000 or 9999 into year -1 or 10000 in UTC. `format` cannot write such a
+        // time in RFC 3339, so it is rejected here rather than stored and written back unreadable.
+        guard milliseconds >= minimumMilliseconds, milliseconds <= maximumMilliseconds else { return nil }
+
+        return milliseconds
     }
+
+    /// 0000-01-01T00:00:00.000Z, the earliest time `format` writes.
+    static let minimumMilliseconds = daysFromCivil(year: 0, month: 1, day: 1) * 86_400_000
+    /// 9999-12-31T23:59:59.999Z, the latest time `format` writes.
+    static let maximumMilliseconds = daysFromCivil(year: 9999, month: 12, day: 31) * 86_400_000 + 86_399_999
 
     // MARK: - Calendar arithmetic (proleptic Gregorian, after Howard Hinnant's days_from_civil)
 

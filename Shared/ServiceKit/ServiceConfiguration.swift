@@ -25,6 +25,16 @@ public struct ServiceConfiguration: Sendable {
     public var kafkaProperties: [String: String] = [:]
     /// Redis connections per service. Default: 8 (`RINGTRAIL_REDIS_CONNECTIONS`).
     public var redisConnections = 8
+    /// An HTTP connection idle this long is closed. Default: 30 s (`RINGTRAIL_HTTP_IDLE_TIMEOUT`, seconds).
+    public var httpIdleTimeout: Duration = .seconds(30)
+    /// A request whose headers or body are still arriving this long after its request line is cut off.
+    /// Default: 30 s (`RINGTRAIL_HTTP_REQUEST_TIMEOUT`, seconds).
+    public var httpRequestTimeout: Duration = .seconds(30)
+    /// Open HTTP connections at most. Default: 4096 (`RINGTRAIL_HTTP_MAX_CONNECTIONS`).
+    public var httpMaxConnections = 4096
+    /// Open HTTP connections from one IP address at most, 0 for no limit. Default: 256
+    /// (`RINGTRAIL_HTTP_MAX_CONNECTIONS_PER_IP`).
+    public var httpMaxConnectionsPerIP = 256
 
     /// The defaults alone, without reading the environment.
     public init(port: UInt16) {
@@ -110,6 +120,34 @@ public struct ServiceConfiguration: Sendable {
             }
             redisConnections = count
         }
+        if let value = values["RINGTRAIL_HTTP_IDLE_TIMEOUT"], !value.isEmpty {
+            httpIdleTimeout = try Self.seconds(value, variable: "RINGTRAIL_HTTP_IDLE_TIMEOUT")
+        }
+        if let value = values["RINGTRAIL_HTTP_REQUEST_TIMEOUT"], !value.isEmpty {
+            httpRequestTimeout = try Self.seconds(value, variable: "RINGTRAIL_HTTP_REQUEST_TIMEOUT")
+        }
+        if let value = values["RINGTRAIL_HTTP_MAX_CONNECTIONS"], !value.isEmpty {
+            guard let count = Int(value), (1...1_000_000).contains(count) else {
+                throw ConfigurationError("RINGTRAIL_HTTP_MAX_CONNECTIONS is invalid: \(value); use 1 to 1000000")
+            }
+            httpMaxConnections = count
+        }
+        if let value = values["RINGTRAIL_HTTP_MAX_CONNECTIONS_PER_IP"], !value.isEmpty {
+            guard let count = Int(value), (0...1_000_000).contains(count) else {
+                throw ConfigurationError(
+                    "RINGTRAIL_HTTP_MAX_CONNECTIONS_PER_IP is invalid: \(value); use 0 (no limit) to 1000000"
+                )
+            }
+            httpMaxConnectionsPerIP = count
+        }
+    }
+
+    /// Parses a whole number of seconds from 1 to 3600.
+    private static func seconds(_ value: String, variable: String) throws -> Duration {
+        guard let seconds = Int(value), (1...3600).contains(seconds) else {
+            throw ConfigurationError("\(variable) is invalid: \(value); use whole seconds from 1 to 3600")
+        }
+        return .seconds(seconds)
     }
 
     /// The effective settings for the start-up log line; holds no secrets, since none of these are.
@@ -122,6 +160,10 @@ public struct ServiceConfiguration: Sendable {
             "topic.prefix": topicPrefix,
             "key.prefix": keyPrefix,
             "log.level": "\(logLevel)",
+            "http.idle_timeout": "\(httpIdleTimeout)",
+            "http.request_timeout": "\(httpRequestTimeout)",
+            "http.max_connections": "\(httpMaxConnections)",
+            "http.max_connections_per_ip": "\(httpMaxConnectionsPerIP)",
         ]
     }
 }

@@ -72,7 +72,10 @@ public struct EventPublisher: Sendable {
     /// Sends `original` to `deadletter` with the reason it was rejected, keyed by its original key.
     ///
     /// - Throws: `KafkaError` when the dead letter could not be delivered; the caller must then not commit.
+    /// The original message, the reason, the subject and the advertiser id are cut short, so that a rejected message
+    /// of any size fits in a dead letter below the broker's message size limit.
     public func deadLetter(_ message: KafkaMessage, reason: String, service: String) async throws {
+        let reason = String(reason.prefix(1024))
         let letter = DeadLetter(
             topic: message.topic,
             partition: message.partition,
@@ -82,11 +85,14 @@ public struct EventPublisher: Sendable {
             service: service
         )
         let header = try? CloudEventHeader.decode(message.value ?? [])
+        let advertiserID = header.map { Identifier.isValid($0.advertiserid) ? $0.advertiserid : "invalid" }
+        // NOTE: the key is kept whole, as the topic's key; a key close to the broker's limit still cannot be
+        // dead-lettered.
         let event = CloudEvent(
             source: source,
             type: EventType.deadletter,
-            subject: message.keyString,
-            advertiserID: header?.advertiserid ?? "unknown",
+            subject: message.keyString.map { String($0.prefix(256)) },
+            advertiserID: advertiserID ?? "unknown",
             data: letter
         )
         try await producer.send(

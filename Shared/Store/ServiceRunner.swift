@@ -128,8 +128,16 @@ public enum ServiceRunner {
         }
         let workers = try await setup(context, router)
 
-        let server = HTTPServer(host: configuration.httpHost, port: configuration.httpPort, router: router,
-                                logger: logger)
+        let server = HTTPServer(
+            host: configuration.httpHost,
+            port: configuration.httpPort,
+            router: router,
+            logger: logger,
+            connectionTimeout: configuration.httpIdleTimeout,
+            requestTimeout: configuration.httpRequestTimeout,
+            maxConnections: configuration.httpMaxConnections,
+            maxConnectionsPerClient: configuration.httpMaxConnectionsPerIP
+        )
         try server.start()
         logger.info("Listening", metadata: ["http.address": "\(configuration.httpHost):\(server.boundPort)"])
 

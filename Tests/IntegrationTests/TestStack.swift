@@ -96,6 +96,8 @@ final class TestStack: Sendable {
                     "RINGTRAIL_TOPIC_PREFIX": topicPrefix, "RINGTRAIL_KEY_PREFIX": keyPrefix,
                     "RINGTRAIL_TENANTS": tenantsPath, "RINGTRAIL_HTTP_ADDR": "127.0.0.1:\(port)",
                     "RINGTRAIL_LOG_LEVEL": "warning",
+                    // Short, so the slow-client test is cut off within seconds; real requests take milliseconds.
+                    "RINGTRAIL_HTTP_REQUEST_TIMEOUT": "5",
                     "RINGTRAIL_KAFKA_CONFIG": "session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000",
                 ],
                 log: directory.appendingPathComponent("\(service).log")

@@ -634,4 +634,34 @@ struct CloudEventTests {
         #expect(letter.message == "//4A")
         #expect(letter.encoding == "base64")
     }
+
+    @Test
+    func deadLetterKeepsStartOfLargeMessage() {
+        let text = String(repeating: "é", count: DeadLetter.maxMessageBytes)
+        let letter = DeadLetter(topic: "web.activity", partition: 0, offset: 1, reason: "not valid JSON",
+                                original: Array(text.utf8), service: "activity-ingester")
+        #expect(letter.truncated)
+        #expect(letter.originalBytes == 2 * DeadLetter.maxMessageBytes)
+        #expect(letter.encoding == "utf-8")
+        #expect(letter.message.utf8.count == DeadLetter.maxMessageBytes)
+        #expect(letter.message.allSatisfy { $0 == "é" })
+    }
+
+    @Test
+    func deadLetterKeepsStartOfLargeBinaryMessage() {
+        let letter = DeadLetter(topic: "web.activity", partition: 0, offset: 1, reason: "not valid JSON",
+                                original: [UInt8](repeating: 0xff, count: 800_000), service: "activity-ingester")
+        #expect(letter.truncated)
+        #expect(letter.originalBytes == 800_000)
+        #expect(letter.encoding == "base64")
+        #expect(Data(base64Encoded: letter.message)?.count == DeadLetter.maxMessageBytes)
+    }
+
+    @Test
+    func deadLetterOfSmallMessageIsWhole() {
+        let letter = DeadLetter(topic: "web.activity", partition: 0, offset: 1, reason: "not valid JSON",
+                                original: Array("{oops".utf8), service: "activity-ingester")
+        #expect(!letter.truncated)
+        #expect(letter.originalBytes == 5)
+    }
 }

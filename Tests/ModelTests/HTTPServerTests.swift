@@ -481,10 +481,13 @@ private func makeLeaseRouter() -> Router {
 }
 
 /// Starts a server on a free loopback port, runs `body` with the port, then shuts the server down.
-private func withServer(
+func withServer(
     _ router: Router,
     maxBodyBytes: Int = 1 << 20,
     threads: Int = 2,
+    connectionTimeout: Duration = .seconds(30),
+    requestTimeout: Duration = .seconds(30),
+    maxConnectionsPerClient: Int = 256,
     _ body: (UInt16) async throws -> Void
 ) async throws {
     let server = HTTPServer(
@@ -493,7 +496,10 @@ private func withServer(
         router: router,
         logger: Logger(label: "http-test"),
         maxBodyBytes: maxBodyBytes,
-        threads: threads
+        threads: threads,
+        connectionTimeout: connectionTimeout,
+        requestTimeout: requestTimeout,
+        maxConnectionsPerClient: maxConnectionsPerClient
     )
     try server.start()
     #expect(server.boundPort != 0)
@@ -544,13 +550,13 @@ private final class Gate: Sendable {
 
 /// Runs blocking work on its own thread, so socket reads and `shutdown()` never hold a thread of the cooperative
 /// pool that the server's handler tasks need.
-private func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }
 
-private func requestBytes(
+func requestBytes(
     _ method: String,
     _ target: String,
     headers: [(String, String)] = [],
@@ -564,7 +570,7 @@ private func requestBytes(
 }
 
 /// Sends one request on a new connection and returns the response.
-private func send(
+func send(
     _ port: UInt16,
     _ method: String,
     _ target: String,
@@ -597,7 +603,7 @@ struct TestClientError: Error, CustomStringConvertible {
 ///
 /// `@unchecked Sendable` because each test uses its connection from one task at a time, one exchange after another.
 final class RawConnection: @unchecked Sendable {
-    private let descriptor: Int32
+    let descriptor: Int32
     private var buffer: [UInt8] = []
 
     private init(descriptor: Int32) {

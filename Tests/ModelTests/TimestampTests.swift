@@ -94,6 +94,20 @@ struct TimestampTests {
         #expect(Timestamp.parseMilliseconds(text) == expected)
     }
 
+    /// An offset that moves the time out of years 0000 to 9999 in UTC would make `format` write it unreadably.
+    @Test(arguments: ["0000-01-01T00:00:00+23:59", "0000-01-01T00:00:00.000+00:01", "9999-12-31T23:59:59-23:59",
+                      "9999-12-31T23:59:59.999-00:01"])
+    func parseRejectsTimesOutsideYears0000To9999InUTC(text: String) {
+        #expect(Timestamp.parseMilliseconds(text) == nil)
+    }
+
+    @Test(arguments: ["0000-01-01T00:00:00Z", "0000-01-01T00:00:00-23:59", "9999-12-31T23:59:59.999Z",
+                      "9999-12-31T23:59:59+23:59"])
+    func parseAcceptsTimesAtTheEdgesOfTheRange(text: String) throws {
+        let milliseconds = try #require(Timestamp.parseMilliseconds(text))
+        #expect(Timestamp.parseMilliseconds(Timestamp.format(milliseconds: milliseconds)) == milliseconds)
+    }
+
     /// RFC 3339 allows a leap second (second 60), which is read as second 59 of the same minute.
     @Test
     func parseAcceptsLeapSecond() {

@@ -1,0 +1,35 @@
+import Foundation
+
+/// The body of `POST /v1/collect`: a batch of raw events, each decoded separately so one bad event does not
+/// reject the others.
+public struct CollectBatch: Decodable, Sendable {
+    /// The largest batch one request may carry.
+    public static let maxEvents = 500
+    /// The largest event, as JSON, a batch may carry; far below the broker's message size limit.
+    public static let maxEventBytes = 65_536
+
+    public var batch: [JSONValue]
+
+    /// Decodes and validates one raw event of a batch, stamping the time it was received.
+    ///
+    /// Before validation, `context.ip` is cut to its network part, because the full address is personal data.
+    public static func decodeEvent(_ raw: JSONValue, receivedAt: String) -> Result<WebEvent, ValidationError> {
+        do {
+            let data = try JSONEncoder().encode(raw)
+            guard data.count <= maxEventBytes else {
+                return .failure(ValidationError("the event is larger than \(maxEventBytes) bytes"))
+            }
+            var event = try JSONDecoder().decode(WebEvent.self, from: data)
+            event.receivedAt = receivedAt
+            if let ip = event.context?.ip { event.context?.ip = IPAddress.truncated(ip) }
+            try event.validate()
+            return .success(event)
+        } catch let error as ValidationError {
+            return .failure(error)
+        } catch let error as DecodingError {
+            return .failure(ValidationError(describing: error))
+        } catch {
+            return .failure(ValidationError("invalid event"))
+        }
+    }
+}
