@@ -28,6 +28,8 @@ struct HistoryEntry: Encodable {
     var visitorId: String?
     var from: String
     var until: String
+    /// True for a lease that took the number from a session that still held it; left out otherwise.
+    var recycled: Bool?
 }
 
 extension NumberPoolService {
@@ -132,7 +134,8 @@ extension NumberPoolService {
         }
         return .json(records.map {
             HistoryEntry(sessionId: $0.sessionId, visitorId: $0.visitorId,
-                         from: Timestamp.format(milliseconds: $0.from), until: Timestamp.format(milliseconds: $0.until))
+                         from: Timestamp.format(milliseconds: $0.from), until: Timestamp.format(milliseconds: $0.until),
+                         recycled: $0.recycled ? true : nil)
         })
     }
 

@@ -25,7 +25,9 @@ enum LeaseScripts {
         end
 
         local function take(number, status)
-          local member = session .. '|' .. visitor .. '|' .. now
+          -- A recycled lease says so in its history member, because its event on number.leases is lost when
+          -- the reply never reaches the service (Redis dies right after the script).
+          local member = session .. '|' .. visitor .. '|' .. now .. (status == 'recycled' and '|r' or '')
           redis.call('SET', base .. 'lease:' .. number, member, 'PX', ttl)
           redis.call('SET', sessionKey, number, 'PX', ttl)
           if visitor ~= '' then redis.call('SET', visitorKey, number, 'PX', lookback) end
@@ -43,7 +45,7 @@ enum LeaseScripts {
           if member and string.sub(member, 1, #session + 1) == session .. '|' then
             extend(held, member)
             redis.call('HINCRBY', stats, 'renewed', 1)
-            local from = string.match(member, '|([0-9]+)$')
+            local from = string.match(member, '^[^|]*|[^|]*|([0-9]+)')
             return {'renewed', held, from, tostring(untilMs)}
           end
         end
@@ -89,7 +91,7 @@ enum LeaseScripts {
         redis.call('ZADD', free, untilMs, held)
         redis.call('ZADD', base .. 'hist:' .. held, untilMs, member)
         redis.call('HINCRBY', stats, 'renewed', 1)
-        local visitor, from = string.match(member, '^.*|(.*)|([0-9]+)$')
+        local visitor, from = string.match(member, '^[^|]*|([^|]*)|([0-9]+)')
         return {held, from, tostring(untilMs), visitor}
         """)
 

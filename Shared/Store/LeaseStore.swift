@@ -24,16 +24,22 @@ public struct LeaseRecord: Sendable, Equatable {
     public var visitorId: String?
     public var from: Int64
     public var until: Int64
+    /// Whether the lease took the number from a session that still held it.
+    public var recycled: Bool
 
-    /// Parses a history member `session|visitor|fromMs` scored by its end.
+    /// Parses a history member `session|visitor|fromMs`, or `session|visitor|fromMs|r` for a recycled lease,
+    /// scored by its end.
     init?(member: String, until: Int64) {
         let parts = member.split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 3, let from = Int64(parts[2]) else { return nil }
+        guard parts.count == 3 || (parts.count == 4 && parts[3] == "r"), let from = Int64(parts[2]) else {
+            return nil
+        }
 
         self.sessionId = String(parts[0])
         self.visitorId = parts[1].isEmpty ? nil : String(parts[1])
         self.from = from
         self.until = until
+        self.recycled = parts.count == 4
     }
 }
 

@@ -72,6 +72,8 @@ struct LeaseConcurrencyTests {
                     let until = (entry["until"] as? String).flatMap(Timestamp.parseMilliseconds)
                 else { continue }
                 let lease = Lease(number: number, session: session, from: from)
+                let recycled = entry["recycled"] as? Bool ?? false
+                #expect(recycled == (topicLeases[lease]?.recycled ?? false), "lease \(lease) recycled: \(recycled)")
                 historyLeases[lease] = (until, topicLeases[lease]?.recycled ?? false)
             }
         }
