@@ -45,6 +45,14 @@ extension CallRouterService {
 
     /// Publishes a normalized carrier event on `calls.events`; an unreachable broker is answered with 503.
     func publishCallEvent(_ event: CallEvent, advertiser: Advertiser, id: String, carrier: String) async throws {
+        // Consumers reject what fails these checks, so a carrier is told now, with a 400, rather than never.
+        do {
+            try event.validate()
+        } catch {
+            Metrics.shared.increment("ringtrail_webhooks_total", labels: ["carrier": carrier, "result": "invalid"])
+            throw HTTPError.badRequest(error.reason)
+        }
+        guard id.utf8.count <= 256 else { throw HTTPError.badRequest("the event id is longer than 256 bytes") }
         try await withBroker {
             try await context.publisher.publish(
                 .callEvents, key: event.callId, type: event.cloudEventType, advertiserID: advertiser.id,

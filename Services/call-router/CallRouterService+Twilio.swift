@@ -35,6 +35,8 @@ extension CallRouterService {
         let event: CallEvent
         do {
             event = try TwilioCall.normalize(form, isStatusCallback: isStatusCallback)
+            // Consumers reject what fails these checks, so Twilio is told now, with a 400, rather than never.
+            try event.validate()
         } catch {
             throw HTTPError.badRequest(error.reason)
         }

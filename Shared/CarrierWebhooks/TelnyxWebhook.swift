@@ -36,6 +36,8 @@ public struct TelnyxWebhook: Decodable, Sendable {
         case "call.hangup": status = .completed
         default: return nil
         }
+        // The event id becomes part of the published event's id, which may hold at most 256 characters.
+        guard !data.id.isEmpty, data.id.utf8.count <= 200 else { throw ValidationError("data.id must be 1 to 200 bytes") }
         let payload = data.payload
         guard let callId = payload.call_session_id ?? payload.call_leg_id ?? payload.call_control_id,
             Identifier.isValid(callId)

@@ -17,7 +17,9 @@ extension Dispatcher {
     ///
     /// Runs on the pool thread that owns the connection. Returns libmicrohttpd's verdict; `false` closes the
     /// connection.
-    func queue(_ response: HTTPResponse, for context: RequestContext, on connection: OpaquePointer) -> Bool {
+    /// With `closing`, the response asks libmicrohttpd to close the connection after sending it.
+    func queue(_ response: HTTPResponse, for context: RequestContext, on connection: OpaquePointer,
+               closing: Bool = false) -> Bool {
         var status = response.status
         if !(100...599).contains(status) {
             logger.debug("Handler returned an invalid status, sending 500", metadata: ["http.status": "\(status)"])
@@ -39,6 +41,7 @@ extension Dispatcher {
         defer { MHD_destroy_response(created) }
 
         addHeaders(of: response, to: created)
+        if closing, !isShuttingDown { _ = MHD_add_response_header(created, "Connection", "close") }
         let queued = MHD_queue_response(connection, UInt32(status), created) == MHD_Result.YES
         record(context, status: status)
         return queued

@@ -92,12 +92,32 @@ final class Dispatcher: Sendable {
             state.match = match
         }
 
+        if let problem = Self.framingProblem(Self.headers(of: connection)) {
+            // Two readings of the body's length let a proxy and this server split the stream differently (request
+            // smuggling), so the request is rejected and the connection closed (RFC 9112, sections 6.1 and 6.3).
+            context.finish()
+            return queue(HTTPError.badRequest(problem).response, for: context, on: connection, closing: true)
+        }
+
         guard let declared = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
             let length = UInt64(String(cString: declared)), length > UInt64(maxBodyBytes)
         else { return true }
 
         context.finish()
         return queue(HTTPError.payloadTooLarge(maxBodyBytes: maxBodyBytes).response, for: context, on: connection)
+    }
+
+    /// Describes what makes the body's framing ambiguous, or returns nil when it is not.
+    static func framingProblem(_ headers: [String: String]) -> String? {
+        guard let length = headers["content-length"] else { return nil }
+        // `headers` joins repeated headers with ", ", and a single Content-Length has digits only.
+        guard !length.isEmpty, length.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            return "Content-Length must be one decimal number, got \"\(length.prefix(64))\""
+        }
+        if headers["transfer-encoding"] != nil {
+            return "a request must not carry both Content-Length and Transfer-Encoding"
+        }
+        return nil
     }
 
     /// Step 2: one chunk of the body. Returns `false` to make libmicrohttpd close the connection.

@@ -30,6 +30,8 @@ public struct HTTPResponse: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else {
+            // A handler bug, so it is logged where it happens; the type name carries no request data.
+            Logger(label: "http").error("Response not encodable as JSON", metadata: ["type": "\(T.self)"])
             return .error(
                 status: 500,
                 code: "internal_error",

@@ -51,6 +51,15 @@ public struct CallEvent: Codable, Sendable, Equatable, Validating {
         guard E164.isValid(to) else { throw ValidationError("to must be an E.164 number") }
         if let from, !E164.isValid(from) { throw ValidationError("from must be an E.164 number or null") }
         if let durationSeconds, durationSeconds < 0 { throw ValidationError("durationSeconds must not be negative") }
+        guard !carrier.isEmpty, carrier.utf8.count <= 64 else { throw ValidationError("carrier must be 1 to 64 bytes") }
+        if let location = callerLocation {
+            for (field, value) in [("country", location.country), ("region", location.region), ("city", location.city),
+                                   ("postalCode", location.postalCode)] {
+                if let value, value.utf8.count > 128 {
+                    throw ValidationError("callerLocation.\(field) is longer than 128 bytes")
+                }
+            }
+        }
         guard Timestamp.parseMilliseconds(occurredAt) != nil else {
             throw ValidationError("occurredAt is not an RFC 3339 timestamp")
         }

@@ -162,8 +162,9 @@ public struct CallOutcome: Codable, Sendable, Equatable, Validating {
                 "disposition must be one of \(CallOutcome.dispositions.sorted().joined(separator: ", "))"
             )
         }
-        if let revenue, !revenue.isFinite || revenue < 0 {
-            throw ValidationError("revenue must be a non-negative number")
+        // The cap keeps sums over many calls finite, so reports can always be written as JSON.
+        if let revenue, !revenue.isFinite || revenue < 0 || revenue > 1e12 {
+            throw ValidationError("revenue must be a number from 0 to 1000000000000")
         }
         if let currency, currency.utf8.count != 3 || !currency.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5a }) {
             throw ValidationError("currency must be a three-letter ISO 4217 code such as USD")

@@ -134,6 +134,8 @@ struct BadInputTests {
             json("missing disposition", "call-router", outcome, agent, "{\"revenue\": 5}", 400, "invalid_json"),
             json("unknown disposition", "call-router", outcome, agent, "{\"disposition\": \"maybe\"}", 422,
                  "invalid_outcome"),
+            json("revenue too large to sum", "call-router", outcome, agent,
+                 "{\"disposition\": \"sale\", \"revenue\": 1.7e308, \"currency\": \"USD\"}", 422, "invalid_outcome"),
             json("revenue of the wrong type", "call-router", outcome, agent,
                  "{\"disposition\": \"sale\", \"revenue\": \"lots\", \"currency\": \"USD\"}", 400, "invalid_json"),
             json("negative revenue", "call-router", outcome, agent,
@@ -227,7 +229,12 @@ struct BadInputTests {
             Case(name: "two different Content-Length headers", service: "activity-ingester", method: "POST",
                  target: "/v1/collect", key: stack.keys["web"],
                  headers: [("Content-Type", "application/json"), ("Content-Length", "2"), ("Content-Length", "9")],
-                 body: Array("{}".utf8), status: 400, code: nil),
+                 body: Array("{}".utf8), status: 400, code: "invalid_request"),
+            // A valid request under the first length, so only the framing check can reject it.
+            Case(name: "Content-Length with Transfer-Encoding", service: "number-pool", method: "GET",
+                 target: poolTarget, key: stack.keys["read"],
+                 headers: [("Content-Length", "0"), ("Transfer-Encoding", "chunked")],
+                 status: 400, code: "invalid_request"),
         ]
     }
 
