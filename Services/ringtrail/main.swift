@@ -14,6 +14,8 @@ let usage = """
       replay [options]             drive the running services with an access log or generated traffic;
                                    `ringtrail replay --help` lists its options
       bench-calls [options]        measure webhook-to-screen latency (run through `make bench-calls`)
+      chaos-check [options]        after a replay under faults, check that nothing acknowledged was lost
+                                   (run through `make chaos`); `ringtrail chaos-check --help` lists its options
     """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -31,6 +33,7 @@ do {
     case "replay":
         try await ReplayCommand.run(Array(arguments.dropFirst()))
     case "bench-calls": try await BenchCallsCommand.run(Array(arguments.dropFirst()))
+    case "chaos-check": try await ChaosCheckCommand.run(Array(arguments.dropFirst()))
     case "help", "--help", "-h":
         say(usage)
     default:
