@@ -83,10 +83,23 @@ cleanup() {
     RINGTRAIL_KAFKA_BROKERS=$direct scripts/stack.sh infra-down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Logs every service that exited although no fault killed it, such as after a crash.
+note_unexpected_exits() {
+    for name in "${services[@]}"; do
+        if ! is_running "$name"; then
+            log "$name exited on its own; the end of its log:"
+            tail -n 5 "$RUN_DIR/logs/$name.log"
+            echo "$name" >>"$RUN_DIR/unexpected-exits"
+        fi
+    done
+}
 
 # One fault, then the state before it is restored. Counts go to $RUN_DIR/faults/<kind>.
 inject() {
     local kind=$1 target=${2:-}
+    note_unexpected_exits
     case $kind in
     serviceKill)
         log "SIGKILL $target"
@@ -169,6 +182,10 @@ injector=
 cat "$RUN_DIR/logs/faults.log"
 
 # Everything back up before the check, also a service that crashed on its own.
+note_unexpected_exits >>"$RUN_DIR/logs/faults.log"
+if [ -f "$RUN_DIR/unexpected-exits" ]; then
+    log "services that exited without a fault: $(sort "$RUN_DIR/unexpected-exits" | uniq -c | xargs)"
+fi
 proxy_up
 RINGTRAIL_KAFKA_BROKERS=$direct scripts/stack.sh redis-up >/dev/null
 services_up
