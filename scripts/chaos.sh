@@ -57,6 +57,8 @@ proxy_up() {
     .deps/bin/tansu proxy --listener-url "tcp://$proxied" --advertised-listener-url "tcp://$proxied" \
         --origin-url "tcp://$direct" >>"$RUN_DIR/logs/proxy.log" 2>&1 &
     echo $! >"$RUN_DIR/pids/proxy"
+    # Killing it is a planned fault; disowned, bash does not report it as "Killed".
+    disown $!
     for _ in $(seq 1 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null; then return 0; fi
         sleep 0.1
@@ -163,6 +165,8 @@ run_faults() {
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/pids" "$RUN_DIR/faults"
 replay_options=(--dir "$RUN_DIR/replay" --speed "$speed" --seed "$seed")
+service_urls=(--number-pool "http://127.0.0.1:$service_port" --ingester "http://127.0.0.1:$((service_port + 1))"
+    --call-router "http://127.0.0.1:$((service_port + 2))" --attribution "http://127.0.0.1:$((service_port + 3))")
 "$BUILD_DIR/ringtrail" replay --prepare "${replay_options[@]}" --pool-size "${POOL_SIZE:-10}"
 RINGTRAIL_KAFKA_BROKERS=$direct scripts/stack.sh infra-up
 proxy_up
@@ -173,7 +177,7 @@ run_faults >"$RUN_DIR/logs/faults.log" 2>&1 &
 injector=$!
 if [ -n "${LOG:-}" ]; then replay_options+=(--log "$LOG"); fi
 # The replay reads its report straight from the broker; its HTTP requests outlast an outage by retrying.
-RINGTRAIL_KAFKA_BROKERS=$direct "$BUILD_DIR/ringtrail" replay "${replay_options[@]}" \
+RINGTRAIL_KAFKA_BROKERS=$direct "$BUILD_DIR/ringtrail" replay "${replay_options[@]}" "${service_urls[@]}" \
     --call-share "${CALL_SHARE:-0.15}" --retry-for $((outage + 40)) ||
     log "the replay's own report failed; the check below uses what it acknowledged"
 log "traffic done; waiting for the fault injector to finish its schedule"

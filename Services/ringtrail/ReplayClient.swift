@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -61,51 +60,20 @@ struct ReplayClient: Sendable {
             attempt += 1
             let mayRetry = attempt < 3 || ContinuousClock.now < deadline
             do {
-                let reply = try await exchange(request, timeout: .seconds(40))
-                if reply.status == 503, mayRetry {
-                    let hint = reply.retryAfter.flatMap(Int.init) ?? 0
+                let (data, response) = try await session.data(for: request)
+                let http = response as? HTTPURLResponse
+                let status = http?.statusCode ?? 0
+                if status == 503, mayRetry {
+                    let hint = http?.value(forHTTPHeaderField: "Retry-After").flatMap(Int.init) ?? 0
                     try await Task.sleep(for: hint > 0 ? .seconds(min(hint, 5)) : .milliseconds(200))
                     continue
                 }
-                return Response(status: reply.status, body: reply.body)
+                return Response(status: status, body: data)
             } catch let error as CancellationError {
                 throw error
             } catch {
                 guard mayRetry else { throw ReplayError("\(method) \(url) failed: \(error)") }
                 try await Task.sleep(for: .milliseconds(200))
-            }
-        }
-    }
-
-    private struct Reply: Sendable {
-        var status: Int
-        var body: Data
-        var retryAfter: String?
-    }
-
-    /// Sends `request` once and gives up after `timeout`.
-    ///
-    /// The timer does not rely on URLSession. In one `make chaos` run, where services were killed mid-request, the
-    /// replay waited forever with no connection open, although `timeoutIntervalForRequest` was set.
-    private func exchange(_ request: URLRequest, timeout: Duration) async throws -> Reply {
-        let result = FirstResult<Reply>()
-        return try await withCheckedThrowingContinuation { continuation in
-            result.wait(with: continuation)
-            let transfer = Task { [session] in
-                do {
-                    let (data, response) = try await session.data(for: request)
-                    let http = response as? HTTPURLResponse
-                    result.resume(with: .success(Reply(status: http?.statusCode ?? 0, body: data,
-                                                       retryAfter: http?.value(forHTTPHeaderField: "Retry-After"))))
-                } catch {
-                    result.resume(with: .failure(error))
-                }
-            }
-            let what = "\(request.httpMethod ?? "GET") \(request.url?.absoluteString ?? "")"
-            Task {
-                try? await Task.sleep(for: timeout)
-                transfer.cancel()
-                result.resume(with: .failure(ReplayError("\(what) got no answer within \(timeout)")))
             }
         }
     }
@@ -119,22 +87,5 @@ struct ReplayClient: Sendable {
             let encodedValue = value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
             return "\(encodedName)=\(encodedValue)"
         }.joined(separator: "&")
-    }
-}
-
-/// A continuation that the first of several racing tasks resumes; later results are dropped.
-final class FirstResult<Value: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
-
-    func wait(with continuation: CheckedContinuation<Value, any Error>) {
-        self.continuation.withLock { $0 = continuation }
-    }
-
-    func resume(with result: Result<Value, any Error>) {
-        let waiting = continuation.withLock { stored in
-            defer { stored = nil }
-            return stored
-        }
-        waiting?.resume(with: result)
     }
 }
