@@ -4,10 +4,11 @@
 # lets the pipeline drain and runs `ringtrail chaos-check`, which prints the table and writes .run/chaos.json.
 #
 # The services reach the broker through `tansu proxy`, so stopping the proxy cuts them off while the broker keeps
-# its data. Variables: SEED (42), LOG (an access log; generated traffic without it), SPEED (1000), DURATION
-# (seconds over which faults are spread, 240), ROUNDS (2: each round kills every service once, cuts the broker
-# once and restarts Redis once), OUTAGE_SECONDS (20), and the ports CHAOS_REDIS_PORT (6397), CHAOS_BROKER_PORT
-# (9197), CHAOS_PROXY_PORT (9297) and CHAOS_SERVICE_PORT (18381, the first of four).
+# its data. Variables and defaults: SEED (42), LOG (an access log, else generated traffic), SPEED (1000) and
+# DURATION (240, the seconds over which faults are spread). ROUNDS (2) is how many times every service is killed,
+# the broker cut off and Redis restarted, and OUTAGE_SECONDS (20) how long a cut lasts. The ports are
+# CHAOS_REDIS_PORT (6397), CHAOS_BROKER_PORT (9197), CHAOS_PROXY_PORT (9297) and CHAOS_SERVICE_PORT (18381, the
+# first of four).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -99,7 +99,7 @@ services_up() {
     for name in "${services[@]}"; do
         local port ready=
         port=$(port_of "$name")
-        # One ready answer is enough: asking again can fail on a loaded machine, where readyz's one-second
+        # One 200 from readyz is enough. Asking again can fail on a loaded machine, where readyz's one-second
         # broker check is slow, although the service works.
         for _ in $(seq 1 400); do
             if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi

@@ -3,7 +3,7 @@ import Foundation
 /// What the services acknowledged with 200 during a replay: the work they promised to keep.
 ///
 /// The replay writes it to `acknowledged.json` in its directory; `ringtrail chaos-check` compares it with what
-/// Redis and the topics hold afterwards. A request that failed or got no answer is left out, even though the
+/// Redis and the topics hold afterwards. A request that failed or got no response is left out, even though the
 /// service may have applied it.
 struct AcknowledgedTraffic: Codable, Sendable {
     struct Event: Codable, Sendable {
@@ -24,7 +24,7 @@ struct AcknowledgedTraffic: Codable, Sendable {
 
     /// Web events accepted by `POST /v1/collect`.
     var events: [Event] = []
-    /// Calls whose voice webhook was answered with 200, so their `calls.events` message was published.
+    /// Calls whose voice webhook returned 200, so their `calls.events` message was published.
     var calls: [String] = []
     /// Agent decisions accepted by `POST /v1/calls/{callId}/match`, the latest per call last.
     var matches: [Match] = []

@@ -76,8 +76,8 @@ final class ChaosChecker {
         return result
     }
 
-    /// The last message on `attributions` per call; the topic is keyed by advertiser, so one partition holds them
-    /// in order.
+    /// Returns the last message on `attributions` per call. The topic is keyed by advertiser, so one partition
+    /// contains a call's messages in order.
     private func latestAttributions() -> [String: Attribution] {
         var latest: [String: Attribution] = [:]
         for message in reader.messages where message.topic == Topic.attributions.name(prefix: topicPrefix) {
@@ -100,8 +100,8 @@ final class ChaosChecker {
         return all
     }
 
-    /// An event is found when its message id is in its session's de-duplication set, which the ingester's
-    /// script fills in the same step that appends the event to the record.
+    /// Counts events whose message id is in their session's de-duplication set, which the ingester's script
+    /// fills in the same step that appends the event to the record.
     private func checkEvents(_ result: inout ChaosResult) async throws {
         let events = acknowledged.events
         result.sent.events = events.count
@@ -119,7 +119,7 @@ final class ChaosChecker {
         result.found.records = exists.filter { $0.integer == 1 }.count
     }
 
-    /// A call is found when the call-router screened it and the attribution-worker lists it.
+    /// Counts calls that the call-router screened and the attribution-worker lists.
     private func checkCalls(_ result: inout ChaosResult, attributions: [String: Attribution]) async throws {
         let calls = Array(Set(acknowledged.calls)).sorted()
         result.sent.calls = calls.count
@@ -137,8 +137,8 @@ final class ChaosChecker {
         note("calls not screened or not joined", missing)
     }
 
-    /// An agent's decision is found when both the latest attribution on the topic and the attribution-worker's
-    /// state in Redis carry the confirmed session, or are withdrawn for "none of these".
+    /// Counts agent decisions that both the latest attribution on the topic and the attribution-worker's state
+    /// in Redis reflect: the confirmed session, or withdrawn for "none of these".
     private func checkMatches(_ result: inout ChaosResult, attributions: [String: Attribution]) async throws {
         var latest: [String: AcknowledgedTraffic.Match] = [:]
         for match in acknowledged.matches { latest[match.callId] = match }
@@ -158,8 +158,8 @@ final class ChaosChecker {
         note("agent matches not reflected in the attribution", missing)
     }
 
-    /// An outcome is found when the attribution-worker's join state holds it and, for a matched call, the latest
-    /// attribution on the topic carries its disposition.
+    /// Counts outcomes that the attribution-worker's join state contains and, for a matched call, whose
+    /// disposition the latest attribution on the topic carries.
     private func checkOutcomes(_ result: inout ChaosResult, attributions: [String: Attribution]) async throws {
         var latest: [String: AcknowledgedTraffic.Outcome] = [:]
         for outcome in acknowledged.outcomes { latest[outcome.callId] = outcome }

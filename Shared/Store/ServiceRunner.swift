@@ -156,7 +156,7 @@ public enum ServiceRunner {
         }
     }
 
-    /// The longest a service takes to stop after SIGTERM before it exits with status 1.
+    /// The maximum time a service takes to stop after SIGTERM; when it passes, the service exits with status 1.
     ///
     /// Stopping normally takes well under a second. It takes longer when a dependency is down: a consumer's batch
     /// then waits for deliveries for up to `message.timeout.ms` (30 seconds), and the producer's flush for up to
