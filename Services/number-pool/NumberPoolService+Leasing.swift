@@ -99,6 +99,15 @@ extension NumberPoolService {
             context.logger.error("Lease not published", metadata: ["error": "\(error)", "pool": pool.id])
             throw HTTPError.unavailable("the event broker is unreachable; try again", retryAfterSeconds: 2)
         }
+        guard grant.status == .granted || grant.status == .recycled else { return }
+
+        do {
+            try await leases.markPublished(advertiser: advertiser, pool: pool.id, number: number, session: session)
+        } catch {
+            // The mark expires with the lease; until then a renewal publishes the lease's first status again.
+            context.logger.warning("Lease published but still marked unpublished",
+                                   metadata: ["error": "\(error)", "pool": pool.id])
+        }
     }
 
     func poolStats(_ request: HTTPRequest) async throws -> HTTPResponse {
