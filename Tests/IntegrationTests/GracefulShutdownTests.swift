@@ -1,6 +1,7 @@
 import Foundation
 import RedisKit
 import Store
+import Synchronization
 import Testing
 
 /// SIGTERM to a service under load. It stops taking requests, finishes those in flight, commits and flushes, and
@@ -30,6 +31,7 @@ struct GracefulShutdownTests {
 
         let run = UUID().uuidString.prefix(6).lowercased()
         let url = "http://127.0.0.1:\(port)/v1/collect"
+        let acknowledgedSoFar = AcknowledgedCounter()
         let stream = Task {
             try await withThrowingTaskGroup(of: [(status: Int, session: String, messageId: String)].self) { group in
                 for client in 0..<8 {
@@ -47,6 +49,7 @@ struct GracefulShutdownTests {
                                                                        json: ["batch": [event]])
                             else { break }
                             answers.append((response.status, session, messageId))
+                            if response.status == 200 { acknowledgedSoFar.count.add(1, ordering: .relaxed) }
                             if response.status == 503 { break }
                         }
                         return answers
@@ -55,7 +58,11 @@ struct GracefulShutdownTests {
                 return try await group.reduce(into: []) { $0 += $1 }
             }
         }
-        try await Task.sleep(for: .seconds(2))
+        // SIGTERM only once the load runs, however busy the machine is.
+        let loadDeadline = ContinuousClock.now + .seconds(20)
+        while acknowledgedSoFar.count.load(ordering: .relaxed) < 100, ContinuousClock.now < loadDeadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let signalled = ContinuousClock.now
         kill(ingester.processIdentifier, SIGTERM)
         while ingester.isRunning, ContinuousClock.now - signalled < .seconds(30) {
@@ -89,4 +96,9 @@ struct GracefulShutdownTests {
         }
         #expect(missing.isEmpty, "\(missing.count) acknowledged events are missing, such as \(missing.prefix(3))")
     }
+}
+
+/// Responses with status 200 so far, shared by the load's client tasks.
+final class AcknowledgedCounter: Sendable {
+    let count = Atomic<Int>(0)
 }
