@@ -4,9 +4,9 @@ import RedisKit
 /// give one number to two sessions unless the reply says `recycled`.
 ///
 /// A lease that the number-pool has not yet published on `number.leases` is marked by the key
-/// `<base>unpublished:<number>:<session>`, holding the status it began with. While the mark exists, a renewal
-/// returns that status instead of `renewed`, so a retry after a failed publish still announces a `recycled` lease
-/// as `recycled`. The number-pool deletes the mark once the broker acknowledged the event.
+/// `<base>unpublished:<number>:<session>`, whose value is the status the lease began with. While the mark exists,
+/// a renewal returns that status instead of `renewed`, so a retry after a failed publish still announces a
+/// `recycled` lease as `recycled`. The number-pool deletes the mark once the broker acknowledged the event.
 ///
 /// Every key a script touches starts with the pool's base key, which carries the pool's hash tag, so all of them
 /// live in one Redis Cluster slot. Times come from Redis's own clock (`TIME`), so several service instances agree.
