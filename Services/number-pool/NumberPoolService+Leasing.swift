@@ -85,6 +85,11 @@ extension NumberPoolService {
     }
 
     /// Publishes the lease on `number.leases`; a lease that cannot be recorded there is answered with 503.
+    ///
+    /// NOTE: a process that dies between the grant and the broker's acknowledgement leaves the lease unannounced.
+    /// If the client's retry arrives after the lease expired, it gets a new lease, and `number.leases` never
+    /// records the first one, which may have been `recycled`. An outbox in Redis that a background loop publishes
+    /// would close this gap.
     private func publish(_ grant: LeaseGrant, number: String, pool: Pool, advertiser: String, session: String,
                          visitor: String?) async throws {
         let event = LeaseEvent(
