@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts and stops the local stack on loopback: Redis, the Tansu broker and the four services.
 #
-#   scripts/stack.sh infra-up | infra-down | services-up | services-down | down | status
+#   scripts/stack.sh infra-up | infra-down | redis-up | services-up | services-down | down | status
 #
 # Honours RINGTRAIL_REDIS_URL and RINGTRAIL_KAFKA_BROKERS (their ports are used for the servers it starts),
 # RINGTRAIL_TENANTS and the other RINGTRAIL_* variables, which the services read themselves. State, logs and
@@ -51,6 +51,16 @@ stop() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Starts Redis with append-only persistence in $run_dir/redis, so a restart keeps its data.
+redis_up() {
+    is_running redis && return 0
+    mkdir -p "$run_dir/redis"
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$root/$run_dir/redis" --appendonly yes \
+        --appendfsync everysec --save "" --daemonize no >>"$run_dir/logs/redis.log" 2>&1 &
+    echo $! >"$run_dir/pids/redis"
+    wait_for_port "$redis_port" redis
+}
+
 infra_up() {
     for port in "$redis_port" "$kafka_port"; do
         if port_in_use "$port" && ! { is_running redis && is_running tansu; }; then
@@ -59,13 +69,7 @@ infra_up() {
             return 1
         fi
     done
-    if ! is_running redis; then
-        mkdir -p "$run_dir/redis"
-        redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$root/$run_dir/redis" --appendonly yes \
-            --appendfsync everysec --save "" --daemonize no >"$run_dir/logs/redis.log" 2>&1 &
-        echo $! >"$run_dir/pids/redis"
-        wait_for_port "$redis_port" redis
-    fi
+    redis_up
     if ! is_running tansu; then
         .deps/bin/tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
             --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ \
@@ -93,10 +97,12 @@ services_up() {
         echo $! >"$run_dir/pids/$name"
     done
     for name in "${services[@]}"; do
-        local port
+        local port ready=
         port=$(port_of "$name")
+        # One 200 from readyz is enough. Asking again can fail on a loaded machine, where readyz's one-second
+        # broker check is slow, although the service works.
         for _ in $(seq 1 400); do
-            if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+            if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
             if ! is_running "$name"; then
                 echo "stack: $name exited; the end of $run_dir/logs/$name.log:" >&2
                 tail -n 20 "$run_dir/logs/$name.log" >&2
@@ -104,7 +110,7 @@ services_up() {
             fi
             sleep 0.1
         done
-        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || {
+        [ -n "$ready" ] || {
             echo "stack: $name is not ready on port $port; see $run_dir/logs/$name.log" >&2
             return 1
         }
@@ -122,6 +128,7 @@ infra_down() {
 case ${1:-} in
 infra-up) infra_up ;;
 infra-down) infra_down ;;
+redis-up) redis_up ;;
 services-up) services_up ;;
 services-down) services_down ;;
 down) services_down; infra_down ;;
@@ -130,5 +137,5 @@ status)
         if is_running "$name"; then echo "$name: running (pid $(cat "$run_dir/pids/$name"))"; else echo "$name: stopped"; fi
     done
     ;;
-*) echo "usage: $0 infra-up|infra-down|services-up|services-down|down|status" >&2; exit 2 ;;
+*) echo "usage: $0 infra-up|infra-down|redis-up|services-up|services-down|down|status" >&2; exit 2 ;;
 esac

@@ -87,6 +87,11 @@ extension NumberPoolService {
     }
 
     /// Publishes the lease on `number.leases`; a lease that cannot be recorded there is answered with 503.
+    ///
+    /// NOTE: a process that dies between the grant and the broker's acknowledgement leaves the lease unannounced.
+    /// If the client's retry arrives after the lease expired, it gets a new lease, and `number.leases` never
+    /// records the first one, which may have been `recycled`. An outbox in Redis that a background loop publishes
+    /// would close this gap.
     private func publish(_ grant: LeaseGrant, number: String, pool: Pool, advertiser: String, session: String,
                          visitor: String?) async throws {
         let event = LeaseEvent(
@@ -100,6 +105,15 @@ extension NumberPoolService {
         } catch {
             context.logger.error("Lease not published", metadata: ["error": "\(error)", "pool": pool.id])
             throw HTTPError.unavailable("the event broker is unreachable; try again", retryAfterSeconds: 2)
+        }
+        guard grant.status == .granted || grant.status == .recycled else { return }
+
+        do {
+            try await leases.markPublished(advertiser: advertiser, pool: pool.id, number: number, session: session)
+        } catch {
+            // The mark expires with the lease; until then a renewal publishes the lease's first status again.
+            context.logger.warning("Lease published but still marked unpublished",
+                                   metadata: ["error": "\(error)", "pool": pool.id])
         }
     }
 

@@ -22,15 +22,21 @@ struct ReplayClient: Sendable {
     }
 
     let session: URLSession
+    /// How long a request is retried on 503 and on connection errors; it is tried at least three times.
+    let retryFor: Duration
 
-    init() {
+    init(retryFor: Duration = .zero) {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 32
         configuration.timeoutIntervalForRequest = 30
         session = URLSession(configuration: configuration)
+        self.retryFor = retryFor
     }
 
-    /// Sends a request and returns the status and body; retries twice on 503 and on connection errors.
+    /// Sends a request and returns the status and body.
+    ///
+    /// A 503 or a connection error is retried at least twice, and until `retryFor` has passed. The wait before
+    /// a retry is the response's `Retry-After` (at most 5 seconds), else 200 ms.
     func send(_ method: String, _ url: String, key: String? = nil, json: Any? = nil, form: [(String, String)]? = nil,
               headers: [String: String] = [:]) async throws -> Response {
         guard let target = URL(string: url) else { throw ReplayError("invalid URL \(url)") }
@@ -48,19 +54,25 @@ struct ReplayClient: Sendable {
         }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
 
+        let deadline = ContinuousClock.now + retryFor
         var attempt = 0
         while true {
             attempt += 1
+            let mayRetry = attempt < 3 || ContinuousClock.now < deadline
             do {
                 let (data, response) = try await session.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                if status == 503, attempt < 3 {
-                    try await Task.sleep(for: .milliseconds(200))
+                let http = response as? HTTPURLResponse
+                let status = http?.statusCode ?? 0
+                if status == 503, mayRetry {
+                    let hint = http?.value(forHTTPHeaderField: "Retry-After").flatMap(Int.init) ?? 0
+                    try await Task.sleep(for: hint > 0 ? .seconds(min(hint, 5)) : .milliseconds(200))
                     continue
                 }
                 return Response(status: status, body: data)
+            } catch let error as CancellationError {
+                throw error
             } catch {
-                guard attempt < 3 else { throw ReplayError("\(method) \(url) failed: \(error)") }
+                guard mayRetry else { throw ReplayError("\(method) \(url) failed: \(error)") }
                 try await Task.sleep(for: .milliseconds(200))
             }
         }

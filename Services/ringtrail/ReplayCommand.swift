@@ -19,6 +19,8 @@ enum ReplayCommand {
           --pool-size N        tracking numbers in the pool (default 10), with --prepare
           --call-share F       share of human sessions that call (default 0.15)
           --visitors N         visitors of generated traffic (default 1200)
+          --retry-for SECONDS  keep retrying a request that got 503 or no answer for this long (default 0:
+                               two retries); `make chaos` sets it so traffic outlives the faults
           --days N             days of generated traffic (default 3)
           --number-pool URL, --ingester URL, --call-router URL, --attribution URL
                                the services (default http://127.0.0.1:8081 to :8084)
@@ -34,6 +36,7 @@ enum ReplayCommand {
         var callShare = 0.15
         var visitors = 1200
         var days = 3.0
+        var retrySeconds = 0.0
         var numberPool = "http://127.0.0.1:8081"
         var ingester = "http://127.0.0.1:8082"
         var callRouter = "http://127.0.0.1:8083"
@@ -64,6 +67,7 @@ enum ReplayCommand {
             case "--call-share": options.callShare = try number(try value(), flag)
             case "--visitors": options.visitors = try number(try value(), flag)
             case "--days": options.days = try number(try value(), flag)
+            case "--retry-for": options.retrySeconds = try number(try value(), flag)
             case "--number-pool": options.numberPool = try value()
             case "--ingester": options.ingester = try value()
             case "--call-router": options.callRouter = try value()
@@ -75,6 +79,7 @@ enum ReplayCommand {
             }
             index += 1
         }
+        guard options.retrySeconds >= 0 else { throw ReplayError("--retry-for must be 0 or more seconds") }
         guard options.speed >= 1 else { throw ReplayError("--speed must be at least 1") }
         guard (1...1000).contains(options.poolSize) else { throw ReplayError("--pool-size must be 1 to 1000") }
         guard (0...1).contains(options.callShare) else { throw ReplayError("--call-share must be 0 to 1") }

@@ -26,6 +26,7 @@ extension ReplayDriver {
         let postedAt = Self.now()
         await ledger.placed(call, to: number, at: postedAt)
         guard await postTwilio(webhook, fields, what: "voice webhook") else { return }
+        await ledger.acknowledge(call: call.callId)
 
         fields = fields.map { $0.0 == "CallStatus" ? ("CallStatus", "in-progress") : $0 }
         _ = await postTwilio(webhook + "/status", fields, what: "status callback")
@@ -80,7 +81,11 @@ extension ReplayDriver {
             let chosen: Any = truth.flatMap { candidates.contains($0) ? $0 : nil } ?? NSNull()
             let response = try? await client.send("POST", url + "/match", key: settings.agentKey,
                                                   json: ["sessionId": chosen, "agentId": "agent-1"])
-            if response?.status != 200 { await ledger.error("match \(response?.status ?? 0)") }
+            if response?.status == 200 {
+                await ledger.acknowledge(match: .init(callId: call.callId, sessionId: chosen as? String))
+            } else {
+                await ledger.error("match \(response?.status ?? 0)")
+            }
         }
 
         var outcome: [String: Any] = ["disposition": call.disposition, "agentId": "agent-1"]
@@ -89,6 +94,10 @@ extension ReplayDriver {
             outcome["currency"] = "USD"
         }
         let response = try? await client.send("POST", url + "/outcome", key: settings.agentKey, json: outcome)
-        if response?.status != 200 { await ledger.error("outcome \(response?.status ?? 0)") }
+        if response?.status == 200 {
+            await ledger.acknowledge(outcome: .init(callId: call.callId, disposition: call.disposition))
+        } else {
+            await ledger.error("outcome \(response?.status ?? 0)")
+        }
     }
 }

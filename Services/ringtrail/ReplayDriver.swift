@@ -12,6 +12,7 @@ actor ReplayLedger {
     var calledNumber: [String: String] = [:]
     var skippedCalls = 0
     var httpErrors: [String: Int] = [:]
+    var acknowledged = AcknowledgedTraffic()
 
     func show(_ number: String, to session: Int) { numberShown[session] = number }
 
@@ -26,13 +27,21 @@ actor ReplayLedger {
     func skip() { skippedCalls += 1 }
 
     func error(_ what: String) { httpErrors[what, default: 0] += 1 }
+
+    func acknowledge(event: AcknowledgedTraffic.Event) { acknowledged.events.append(event) }
+
+    func acknowledge(call callId: String) { acknowledged.calls.append(callId) }
+
+    func acknowledge(match: AcknowledgedTraffic.Match) { acknowledged.matches.append(match) }
+
+    func acknowledge(outcome: AcknowledgedTraffic.Outcome) { acknowledged.outcomes.append(outcome) }
 }
 
 /// Runs one replay: schedules every session's requests and every call on the compressed clock, then reports.
 struct ReplayDriver: Sendable {
     let options: ReplayCommand.Options
     let settings: ReplaySettings
-    let client = ReplayClient()
+    let client: ReplayClient
     let ledger = ReplayLedger()
     let sessions: [ReplaySession]
     let extras: [Int: SessionExtras]
@@ -44,6 +53,7 @@ struct ReplayDriver: Sendable {
     init(options: ReplayCommand.Options, settings: ReplaySettings) throws {
         self.options = options
         self.settings = settings
+        client = ReplayClient(retryFor: .seconds(options.retrySeconds))
         let requests: [LogRequest]
         if let log = options.log {
             let summary = try AccessLog.read(path: log)
@@ -111,6 +121,8 @@ struct ReplayDriver: Sendable {
             }
         }
         progress.cancel()
+        // Written before the report, which needs every service up, so a checker has it even if the report fails.
+        try await ledger.acknowledged.write(directory: options.directory)
         say("replay: traffic done, reading back what the services published")
         let report = try await ReplayReport.collect(driver: self)
         try report.write(directory: options.directory)
@@ -194,6 +206,8 @@ struct ReplayDriver: Sendable {
                                                  json: ["batch": [event]])
             if response.status != 200 || (response.json()?["accepted"] as? Int) != 1 {
                 await ledger.error("collect \(response.status)")
+            } else if let session = event["sessionId"] as? String, let message = event["messageId"] as? String {
+                await ledger.acknowledge(event: .init(sessionId: session, messageId: message))
             }
         } catch {
             await ledger.error("collect unreachable")

@@ -15,6 +15,8 @@ let usage = """
                                    `ringtrail replay --help` lists its options
       bench-calls [options]        measure webhook-to-screen latency (run through `make bench-calls`)
       bench-ingest [options]       measure the activity-ingester's throughput (run through `make bench-ingest`)
+      chaos-check [options]        after a replay under faults, check that nothing acknowledged was lost
+                                   (run through `make chaos`); `ringtrail chaos-check --help` lists its options
     """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -33,6 +35,7 @@ do {
         try await ReplayCommand.run(Array(arguments.dropFirst()))
     case "bench-calls": try await BenchCallsCommand.run(Array(arguments.dropFirst()))
     case "bench-ingest": try await BenchIngestCommand.run(Array(arguments.dropFirst()))
+    case "chaos-check": try await ChaosCheckCommand.run(Array(arguments.dropFirst()))
     case "help", "--help", "-h":
         say(usage)
     default:

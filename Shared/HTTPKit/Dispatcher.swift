@@ -252,7 +252,9 @@ final class Dispatcher: Sendable {
 
     private func run(_ route: Route, _ request: HTTPRequest) async -> HTTPResponse {
         do {
-            return try await route.handler(request)
+            return try await RequestDeadline.$current.withValue(.now + RequestDeadline.budget) {
+                try await route.handler(request)
+            }
         } catch let error as HTTPError {
             return error.response
         } catch {

@@ -16,13 +16,14 @@ public final class KafkaProducer: Sendable {
     private let logger: Logger
 
     /// Properties used unless the caller sets them: idempotence on, no linger because HTTP handlers wait for each
-    /// acknowledgement, a bounded queue, and a 30-second delivery timeout so that a send fails instead of waiting
-    /// for minutes.
+    /// acknowledgement, a queue bounded to 200,000 messages and 64 MiB (a send to a full queue fails at once),
+    /// and a 30-second delivery timeout so that a send fails instead of waiting for minutes.
     public static let defaultProperties: [String: String] = [
         "enable.idempotence": "true",
         "linger.ms": "0",
         "message.timeout.ms": "30000",
         "queue.buffering.max.messages": "200000",
+        "queue.buffering.max.kbytes": "65536",
         "socket.keepalive.enable": "true",
     ]
 
@@ -65,8 +66,11 @@ public final class KafkaProducer: Sendable {
 
     /// Sends one message and waits for the broker's acknowledgement.
     ///
-    /// - Throws: `KafkaError` with code `.produce` when the queue is full, the broker rejected the message, or it
-    ///   could not be delivered within `message.timeout.ms`; `isRetriable` tells whether trying again may help.
+    /// Inside an HTTP handler the wait ends at `RequestDeadline.current`. The message then stays queued and may
+    /// still be delivered, so a client that retries must be answered idempotently (every topic's consumers are).
+    /// - Throws: `KafkaError` with code `.produce` when the queue is full, the broker rejected the message, it
+    ///   could not be delivered within `message.timeout.ms`, or the request deadline passed first; `isRetriable`
+    ///   tells whether trying again may help.
     public func send(topic: String, key: [UInt8]?, value: [UInt8]) async throws {
         try await produce(topic: topic, key: key, value: value)
     }
@@ -97,6 +101,12 @@ public final class KafkaProducer: Sendable {
             }
             if result != RD_KAFKA_RESP_ERR_NO_ERROR {
                 tracker.complete(id: id, error: result)
+            } else if let deadline = RequestDeadline.current {
+                let delay = max(.zero, ContinuousClock.now.duration(to: deadline))
+                let tracker = tracker
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.milliseconds))) {
+                    tracker.expire(id: id)
+                }
             }
         }
     }
@@ -207,6 +217,16 @@ final class DeliveryTracker: Sendable {
         } else {
             finished.continuation.resume()
         }
+    }
+
+    /// Stops waiting for `id`'s delivery report; a report that arrives later finds no sender and is ignored.
+    func expire(id: UInt) {
+        guard let continuation = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+
+        continuation.resume(throwing: KafkaError(
+            .produce, "the broker did not acknowledge the message before the request deadline; it stays queued",
+            rawCode: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, isRetriable: true
+        ))
     }
 
     func failAll() {

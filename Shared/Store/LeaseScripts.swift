@@ -3,12 +3,18 @@ import RedisKit
 /// The Lua scripts that grant and renew leases. Each runs atomically in Redis, so no interleaving of requests can
 /// give one number to two sessions unless the reply says `recycled`.
 ///
+/// A lease that the number-pool has not yet published on `number.leases` is marked by the key
+/// `<base>unpublished:<number>:<session>`, whose value is the status the lease began with. While the mark exists,
+/// a renewal returns that status instead of `renewed`, so a retry after a failed publish still announces a
+/// `recycled` lease as `recycled`. The number-pool deletes the mark once the broker acknowledged the event.
+///
 /// Every key a script touches starts with the pool's base key, which carries the pool's hash tag, so all of them
 /// live in one Redis Cluster slot. Times come from Redis's own clock (`TIME`), so several service instances agree.
 enum LeaseScripts {
     /// KEYS: free set, session key, visitor key (or a placeholder), stats hash.
     /// ARGV: pool base key, session id, visitor id (may be empty), lease ms, lookback ms, exhaustion policy.
-    /// Returns {status, number, fromMs, untilMs}; status is granted, renewed, recycled or exhausted.
+    /// Returns {status, number, fromMs, untilMs}; status is granted, renewed, recycled or exhausted. A renewal of a
+    /// lease that is still unpublished returns the status the lease began with.
     static let grant = RedisScript(source: """
         local free, sessionKey, visitorKey, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
         local base, session, visitor = ARGV[1], ARGV[2], ARGV[3]
@@ -29,6 +35,7 @@ enum LeaseScripts {
           -- the reply never reaches the service (Redis dies right after the script).
           local member = session .. '|' .. visitor .. '|' .. now .. (status == 'recycled' and '|r' or '')
           redis.call('SET', base .. 'lease:' .. number, member, 'PX', ttl)
+          redis.call('SET', base .. 'unpublished:' .. number .. ':' .. session, status, 'PX', ttl)
           redis.call('SET', sessionKey, number, 'PX', ttl)
           if visitor ~= '' then redis.call('SET', visitorKey, number, 'PX', lookback) end
           redis.call('ZADD', free, untilMs, number)
@@ -44,8 +51,14 @@ enum LeaseScripts {
           local member = redis.call('GET', base .. 'lease:' .. held)
           if member and string.sub(member, 1, #session + 1) == session .. '|' then
             extend(held, member)
-            redis.call('HINCRBY', stats, 'renewed', 1)
             local from = string.match(member, '^[^|]*|[^|]*|([0-9]+)')
+            local unpublished = base .. 'unpublished:' .. held .. ':' .. session
+            local began = redis.call('GET', unpublished)
+            if began then
+              redis.call('PEXPIRE', unpublished, ttl)
+              return {began, held, from, tostring(untilMs)}
+            end
+            redis.call('HINCRBY', stats, 'renewed', 1)
             return {'renewed', held, from, tostring(untilMs)}
           end
         end
@@ -75,7 +88,8 @@ enum LeaseScripts {
 
     /// Extends the lease a session holds, if it still holds one; activity calls it.
     /// KEYS: free set, session key, stats hash. ARGV: pool base key, session id, lease ms.
-    /// Returns {number, fromMs, untilMs, visitor} or nil when the session holds no live lease.
+    /// Returns {number, fromMs, untilMs, visitor, status} or nil when the session holds no live lease; status is
+    /// `renewed`, or the status the lease began with while it is still unpublished.
     static let renew = RedisScript(source: """
         local free, sessionKey, stats = KEYS[1], KEYS[2], KEYS[3]
         local base, session, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -90,9 +104,15 @@ enum LeaseScripts {
         redis.call('PEXPIRE', sessionKey, ttl)
         redis.call('ZADD', free, untilMs, held)
         redis.call('ZADD', base .. 'hist:' .. held, untilMs, member)
-        redis.call('HINCRBY', stats, 'renewed', 1)
         local visitor, from = string.match(member, '^[^|]*|([^|]*)|([0-9]+)')
-        return {held, from, tostring(untilMs), visitor}
+        local unpublished = base .. 'unpublished:' .. held .. ':' .. session
+        local began = redis.call('GET', unpublished)
+        if began then
+          redis.call('PEXPIRE', unpublished, ttl)
+          return {held, from, tostring(untilMs), visitor, began}
+        end
+        redis.call('HINCRBY', stats, 'renewed', 1)
+        return {held, from, tostring(untilMs), visitor, 'renewed'}
         """)
 
     /// Adds numbers new to the pool and removes numbers no longer in it; history of removed numbers stays.

@@ -108,8 +108,11 @@ public struct LeaseStore: Sendable {
         try await redis.command("HINCRBY", keys.poolStats(advertiser: advertiser, pool: pool), "fallback", "1")
     }
 
-    /// Extends the lease `session` holds in `pool`, if any, and returns it.
-    public func renew(advertiser: String, pool: Pool, session: String) async throws -> (number: String, record: LeaseRecord)? {
+    /// Extends the lease `session` holds in `pool`, if any, and returns it with the status to publish: `renewed`,
+    /// or the status the lease began with while that was never published.
+    public func renew(advertiser: String, pool: Pool, session: String) async throws
+        -> (number: String, record: LeaseRecord, status: LeaseEvent.Status)?
+    {
         let reply = try await redis.evaluate(
             LeaseScripts.renew,
             keys: [
@@ -120,13 +123,18 @@ public struct LeaseStore: Sendable {
             arguments: [keys.poolBase(advertiser: advertiser, pool: pool.id), session,
                         String(Int64(pool.leaseSeconds * 1000))]
         )
-        guard let fields = reply.array, fields.count == 4, let number = fields[0].string,
+        guard let fields = reply.array, fields.count == 5, let number = fields[0].string,
             let from = fields[1].integer, let until = fields[2].integer
         else { return nil }
 
         let visitor = fields[3].string ?? ""
         guard let record = LeaseRecord(member: "\(session)|\(visitor)|\(from)", until: until) else { return nil }
-        return (number, record)
+        return (number, record, fields[4].string.flatMap(LeaseEvent.Status.init(rawValue:)) ?? .renewed)
+    }
+
+    /// Deletes the mark of an unpublished lease once its event is on `number.leases`.
+    public func markPublished(advertiser: String, pool: String, number: String, session: String) async throws {
+        try await redis.command("DEL", keys.poolBase(advertiser: advertiser, pool: pool) + "unpublished:\(number):\(session)")
     }
 
     /// Makes the pool's numbers in Redis match the configuration; returns how many numbers were removed.

@@ -155,11 +155,30 @@ public enum ServiceRunner {
             }
             await shutdown.wait()
             logger.info("Stopping: HTTP first, then consumers, then the producer")
+            startShutdownDeadline(logger: logger)
             server.shutdown()
             await group.waitForAll()
         }
         if !producer.shutdown(timeout: .seconds(10)) {
             throw ConfigurationError("the producer could not deliver every queued message before the deadline")
+        }
+    }
+
+    /// The maximum time a service takes to stop after SIGTERM; when it passes, the service exits with status 1.
+    ///
+    /// Stopping normally takes well under a second. It takes longer when a dependency is down: a consumer's batch
+    /// then waits for deliveries for up to `message.timeout.ms` (30 seconds), and the producer's flush for up to
+    /// 10 seconds. Exiting at the deadline is safe because offsets are stored only after a batch finished, so an
+    /// unfinished batch is delivered again to the next consumer. It is shorter than the 20 seconds that
+    /// scripts/stack.sh waits before SIGKILL.
+    public static let shutdownDeadline: Duration = .seconds(15)
+
+    private static func startShutdownDeadline(logger: Logger) {
+        let seconds = Double(shutdownDeadline.milliseconds) / 1000
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            logger.critical("Shutdown deadline missed, exiting without finishing",
+                            metadata: ["deadline.seconds": "\(Int(seconds))"])
+            exit(1)
         }
     }
 

@@ -27,9 +27,38 @@ struct LeaseRulesTests {
         return pool
     }
 
-    func grant(_ pool: Pool, _ session: String, visitor: String? = nil) async throws -> LeaseGrant {
-        try await store.grant(advertiser: advertiser, pool: pool, session: session, visitor: visitor,
-                              lookbackSeconds: 3600)
+    /// Grants a lease and, unless `publish` is false, marks it published as the number-pool does after the broker
+    /// acknowledged its event.
+    func grant(_ pool: Pool, _ session: String, visitor: String? = nil, publish: Bool = true) async throws
+        -> LeaseGrant
+    {
+        let grant = try await store.grant(advertiser: advertiser, pool: pool, session: session, visitor: visitor,
+                                          lookbackSeconds: 3600)
+        if publish, let number = grant.number, grant.status == .granted || grant.status == .recycled {
+            try await store.markPublished(advertiser: advertiser.id, pool: pool.id, number: number, session: session)
+        }
+        return grant
+    }
+
+    @Test func unpublishedLeaseKeepsFirstStatus() async throws {
+        let pool = try await makePool(["+15555550100"])
+        _ = try await grant(pool, "s-1")
+        let shared = try await grant(pool, "s-2", publish: false)
+        #expect(shared.status == .recycled)
+
+        let retried = try await grant(pool, "s-2", publish: false)
+        #expect(retried.status == .recycled)
+        #expect(retried.number == shared.number)
+        #expect(retried.from == shared.from)
+        let renewal = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-2"))
+        #expect(renewal.status == .recycled)
+
+        try await store.markPublished(advertiser: advertiser.id, pool: pool.id, number: try #require(shared.number),
+                                      session: "s-2")
+        let afterPublish = try await grant(pool, "s-2")
+        #expect(afterPublish.status == .renewed)
+        let laterRenewal = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-2"))
+        #expect(laterRenewal.status == .renewed)
     }
 
     @Test func sessionAskingAgainKeepsItsNumber() async throws {
