@@ -137,6 +137,14 @@ public final class KafkaProducer: Sendable {
                     return
                 }
             }
+            // Within a request, the caller stops waiting at the request's deadline, as `produce` does.
+            if let deadline = RequestDeadline.current {
+                let delay = max(.zero, ContinuousClock.now.duration(to: deadline))
+                let tracker = tracker
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.milliseconds))) {
+                    tracker.expire(id: id)
+                }
+            }
         }
     }
 
@@ -221,9 +229,9 @@ final class DeliveryTracker: Sendable {
 
     /// Stops waiting for `id`'s delivery report; a report that arrives later finds no sender and is ignored.
     func expire(id: UInt) {
-        guard let continuation = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+        guard let waiter = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
 
-        continuation.resume(throwing: KafkaError(
+        waiter.continuation.resume(throwing: KafkaError(
             .produce, "the broker did not acknowledge the message before the request deadline; it stays queued",
             rawCode: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, isRetriable: true
         ))
