@@ -51,8 +51,9 @@ struct ReplaySettings: Codable {
         )
         advertiser.lookbackSeconds = lookbackSeconds
         // The replay splits the log into sessions by the same 30-minute rule and gives each its own id, so a split
-        // by the ingester would only come from sending delays. The margin keeps a loaded machine from causing one.
-        advertiser.sessionTimeoutSeconds = speed > 1 ? max(3 * 1800 / speed, 10) : 1800
+        // by the ingester could only come from sending delays, such as a replay stalled by a broker outage under
+        // `make chaos`. The timeout is therefore not scaled by the speed.
+        advertiser.sessionTimeoutSeconds = 1800
         advertiser.matching.phoneClickWindowSeconds = 300 / speed
         advertiser.matching.recentActivitySeconds = 1800 / speed
         return TenantsFile(
