@@ -45,7 +45,7 @@ extension CallRouterService {
 
     /// Publishes a normalized carrier event on `calls.events`; an unreachable broker is answered with 503.
     func publishCallEvent(_ event: CallEvent, advertiser: Advertiser, id: String, carrier: String) async throws {
-        // Consumers reject what fails these checks, so a carrier is told now, with a 400, rather than never.
+        // Consumers reject what fails these checks, so the carrier gets a 400 now rather than a silent loss later.
         do {
             try event.validate()
         } catch {

@@ -35,7 +35,7 @@ extension CallRouterService {
         let event: CallEvent
         do {
             event = try TwilioCall.normalize(form, isStatusCallback: isStatusCallback)
-            // Consumers reject what fails these checks, so Twilio is told now, with a 400, rather than never.
+            // Consumers reject what fails these checks, so Twilio gets a 400 now rather than a silent loss later.
             try event.validate()
         } catch {
             throw HTTPError.badRequest(error.reason)

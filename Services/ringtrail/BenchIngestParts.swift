@@ -293,11 +293,7 @@ struct BenchIngestReport: Codable, Sendable {
     var peakRssMB: Double?
 
     func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try encoder.encode(self).write(to: url)
+        try writeReport(self, to: path)
     }
 
     func table() -> String {

@@ -126,11 +126,7 @@ struct BenchCallsReport: Codable, Sendable {
     static let responseP99TargetMs = 20.0
 
     func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try encoder.encode(self).write(to: url)
+        try writeReport(self, to: path)
     }
 
     /// Formats the table printed at the end of a run.
@@ -216,4 +212,13 @@ enum ProcessCPU {
         let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
         return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
+}
+
+/// Writes a benchmark report as sorted, indented JSON to `path`, creating its directory.
+func writeReport<Report: Encodable>(_ report: Report, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try encoder.encode(report).write(to: url)
 }

@@ -107,7 +107,7 @@ extension SessionStore {
     /// are applied in batch order. The visitor, advertiser and caller-number indexes are sorted sets and sets, so
     /// they are written again for duplicates too: a process that died between the two steps loses nothing when the
     /// batch is delivered again.
-    /// - Throws: `RedisError` when Redis is unreachable or replies with a retriable error (loading, busy); nothing
+    /// - Throws: `RedisError` when Redis is unreachable or replies with a retriable error (loading, busy). Nothing
     ///   is then known to be applied, and applying the batch again is safe.
     public func apply(_ batch: [IncomingWebEvent]) async throws -> [ApplyResult] {
         guard !batch.isEmpty else { return [] }
@@ -148,7 +148,7 @@ extension SessionStore {
         return final
     }
 
-    /// The id of a session's n-th visit: the id itself for the first, `<id>~<n>` after that.
+    /// Returns the id of a session's n-th visit: the id itself for the first, `<id>~<n>` after that.
     public static func visitSession(_ session: String, visit: Int) -> String {
         visit <= 1 ? session : "\(session)~\(visit)"
     }
@@ -177,7 +177,7 @@ extension SessionStore {
         )
     }
 
-    /// The script's {code, visit} reply, or nil after recording a failure for a non-retriable error reply.
+    /// Reads the script's {code, visit} reply, or records a failure and returns nil for a non-retriable error.
     private static func scriptReply(
         _ reply: Result<RedisValue, RedisError>,
         index: Int,
@@ -301,7 +301,7 @@ extension SessionStore {
     /// 2000-01-01T00:00:00Z in milliseconds.
     static let earliestPlausibleTime: Int64 = 946_684_800_000
 
-    /// The phone number a visitor entered, from identify traits, normalized to E.164.
+    /// Returns the phone number a visitor entered in identify traits, normalized to E.164.
     static func formPhone(of event: WebEvent) -> String? {
         guard event.type == .identify, let raw = event.traits?["phone"]?.text else { return nil }
         return PhoneNumbers.canonical(raw)?.e164
