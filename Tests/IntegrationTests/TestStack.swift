@@ -163,21 +163,29 @@ final class TestStack: Sendable {
         return try JSONEncoder().encode(file)
     }
 
+    /// A port that is free now, taken from below the kernel's ephemeral range (32768 and up) so that no
+    /// port-0 listener or outgoing connection of a test running alongside can take it before the service binds.
     static func freePort() throws -> UInt16 {
+        for _ in 0..<200 {
+            let candidate = UInt16.random(in: 20_000..<32_000)
+            if portIsFree(candidate) { return candidate }
+        }
+        throw TestStackError("cannot find a free port between 20000 and 32000")
+    }
+
+    private static func portIsFree(_ port: UInt16) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
+        address.sin_port = port.bigEndian
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else { throw TestStackError("cannot find a free port") }
-        return UInt16(bigEndian: address.sin_port)
     }
 
     static func waitUntilReady(service: String, port: UInt16, logDirectory: String) async throws {

@@ -337,9 +337,16 @@ struct HTTPServerTests {
 
     @Test
     func shutdownReleasesThePort() async throws {
-        let first = HTTPServer(host: "127.0.0.1", port: 0, router: Router(), logger: Logger(label: "test"))
-        try first.start()
-        let port = first.boundPort
+        // A port below the kernel's ephemeral range (32768 and up): a port-0 listener or an outgoing connection
+        // of a test running alongside could otherwise take the port between the shutdown and the second bind.
+        var started: (server: HTTPServer, port: UInt16)?
+        for _ in 0..<100 where started == nil {
+            let candidate = UInt16.random(in: 20_000..<32_000)
+            let server = HTTPServer(host: "127.0.0.1", port: candidate, router: Router(), logger: Logger(label: "test"))
+            if (try? server.start()) != nil { started = (server, candidate) }
+        }
+        let (first, port) = try #require(started)
+        #expect(first.boundPort == port)
         #expect(try await offPool { first.shutdown() })
 
         let second = HTTPServer(host: "127.0.0.1", port: port, router: Router(), logger: Logger(label: "test"))
