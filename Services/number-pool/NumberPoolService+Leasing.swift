@@ -53,28 +53,39 @@ extension NumberPoolService {
         // A request without a user agent is taken as a person's: the web tier did not say otherwise.
         let isBot = !(body.userAgent ?? "").isEmpty && BotDetector.isBot(userAgent: body.userAgent)
         let grant: LeaseGrant
-        if isBot {
-            try await context.withRedis { try await leases.countFallback(advertiser: advertiser.id, pool: pool.id) }
-            grant = LeaseGrant(status: .fallback, number: pool.fallbackNumber, from: Int64(Date().timeIntervalSince1970 * 1000),
-                               until: nil)
-        } else {
-            grant = try await context.withRedis {
-                try await leases.grant(advertiser: advertiser, pool: pool, session: session, visitor: body.visitorId,
-                                       lookbackSeconds: advertiser.lookbackSeconds)
+        do {
+            if isBot {
+                // Bots get the fallback number and no lease; the answer is still recorded on number.leases.
+                guard let fallback = pool.fallbackNumber else {
+                    throw HTTPError.unavailable("bots get the fallback number, and pool \(pool.id) has no fallbackNumber",
+                                                retryAfterSeconds: 5)
+                }
+                let now = try await context.withRedis {
+                    try await leases.recordFallback(advertiser: advertiser.id, pool: pool, number: fallback,
+                                                    session: session, visitor: body.visitorId)
+                }
+                grant = LeaseGrant(status: .fallback, number: fallback, from: now, until: nil)
+            } else {
+                grant = try await context.withRedis {
+                    try await leases.grant(advertiser: advertiser, pool: pool, session: session,
+                                           visitor: body.visitorId, lookbackSeconds: advertiser.lookbackSeconds)
+                }
             }
+        } catch let error as LeaseBacklogError {
+            context.logger.error("Lease refused: the outbox is full, number.leases is not being published",
+                                 metadata: ["pool": error.pool])
+            throw HTTPError.unavailable("the event broker has been unreachable for too long; try again",
+                                        retryAfterSeconds: 5)
         }
+        // The script recorded the answer in the pool's outbox; the publisher moves it to number.leases.
+        outbox.notify(advertiser: advertiser.id, pool: pool.id)
         if grant.status == .fallback, !isBot {
             Metrics.shared.increment("ringtrail_pool_exhausted_total", labels: ["advertiser": advertiser.id,
                                                                                "pool": pool.id])
         }
         guard let number = grant.number else {
-            let reason = isBot ? "bots get the fallback number, and pool \(pool.id) has no fallbackNumber"
-                : "pool \(pool.id) has no free number and no fallbackNumber"
-            throw HTTPError.unavailable(reason, retryAfterSeconds: 5)
+            throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
         }
-        // Fallback answers are published too, keyed by the fallback number, so the topic counts every answer.
-        try await publish(grant, number: number, pool: pool, advertiser: advertiser.id, session: session,
-                          visitor: body.visitorId)
         Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": grant.status.rawValue])
         Metrics.shared.observe("ringtrail_lease_duration_seconds", (ContinuousClock.now - started).seconds)
         return .json(LeaseResponse(
@@ -84,37 +95,6 @@ extension NumberPoolService {
             status: grant.status.rawValue,
             leasedUntil: grant.until.map { Timestamp.format(milliseconds: $0) }
         ))
-    }
-
-    /// Publishes the lease on `number.leases`; a lease that cannot be recorded there is answered with 503.
-    ///
-    /// NOTE: a process that dies between the grant and the broker's acknowledgement leaves the lease unannounced.
-    /// If the client's retry arrives after the lease expired, it gets a new lease, and `number.leases` never
-    /// records the first one, which may have been `recycled`. An outbox in Redis that a background loop publishes
-    /// would close this gap.
-    private func publish(_ grant: LeaseGrant, number: String, pool: Pool, advertiser: String, session: String,
-                         visitor: String?) async throws {
-        let event = LeaseEvent(
-            pool: pool.id, number: number, sessionId: session, visitorId: visitor, status: grant.status,
-            from: Timestamp.format(milliseconds: grant.from),
-            until: grant.until.map { Timestamp.format(milliseconds: $0) }
-        )
-        do {
-            try await context.publisher.publish(.numberLeases, key: number, type: event.cloudEventType,
-                                                advertiserID: advertiser, subject: number, data: event)
-        } catch {
-            context.logger.error("Lease not published", metadata: ["error": "\(error)", "pool": pool.id])
-            throw HTTPError.unavailable("the event broker is unreachable; try again", retryAfterSeconds: 2)
-        }
-        guard grant.status == .granted || grant.status == .recycled else { return }
-
-        do {
-            try await leases.markPublished(advertiser: advertiser, pool: pool.id, number: number, session: session)
-        } catch {
-            // The mark expires with the lease; until then a renewal publishes the lease's first status again.
-            context.logger.warning("Lease published but still marked unpublished",
-                                   metadata: ["error": "\(error)", "pool": pool.id])
-        }
     }
 
     func poolStats(_ request: HTTPRequest) async throws -> HTTPResponse {

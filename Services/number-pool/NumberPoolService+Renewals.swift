@@ -43,21 +43,12 @@ extension NumberPoolService {
         guard let advertiser = context.tenants.advertiser(advertiserID) else { return }
 
         for pool in advertiser.pools {
-            guard let (number, record, status) = try await leases.renew(advertiser: advertiser.id, pool: pool,
-                                                                        session: session)
-            else { continue }
-
-            let event = LeaseEvent(
-                pool: pool.id, number: number, sessionId: session, visitorId: record.visitorId, status: status,
-                from: Timestamp.format(milliseconds: record.from), until: Timestamp.format(milliseconds: record.until)
-            )
-            try await context.publisher.publish(.numberLeases, key: number, type: event.cloudEventType,
-                                                advertiserID: advertiser.id, subject: number, data: event)
-            if status != .renewed {
-                try await leases.markPublished(advertiser: advertiser.id, pool: pool.id, number: number,
-                                               session: session)
+            // A full outbox throws, so the batch is not committed and comes again once the broker is back.
+            guard try await leases.renew(advertiser: advertiser.id, pool: pool, session: session) != nil else {
+                continue
             }
-            Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": status.rawValue])
+            outbox.notify(advertiser: advertiser.id, pool: pool.id)
+            Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": "renewed"])
         }
     }
 }

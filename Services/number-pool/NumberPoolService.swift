@@ -9,10 +9,12 @@ import Store
 struct NumberPoolService: Sendable {
     let context: ServiceContext
     let leases: LeaseStore
+    let outbox: OutboxPublisher
 
     init(context: ServiceContext) {
         self.context = context
         self.leases = LeaseStore(redis: context.redis, keys: context.keys)
+        self.outbox = OutboxPublisher(context: context)
         Metrics.shared.describe("ringtrail_leases_total", type: "counter", help: "Lease answers by pool and status")
         Metrics.shared.describe("ringtrail_pool_free_numbers", type: "gauge", help: "Numbers not leased now")
         Metrics.shared.describe("ringtrail_pool_exhausted_total", type: "counter",

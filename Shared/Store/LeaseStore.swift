@@ -65,26 +65,32 @@ public struct LeaseStore: Sendable {
         self.keys = keys
     }
 
-    /// Grants `session` a number of `pool`, following the leasing rules in one atomic script.
+    /// Grants `session` a number of `pool`, following the leasing rules in one atomic script that also records
+    /// the answer in the pool's outbox.
     ///
-    /// - Throws: `RedisError` when Redis is unreachable or the script failed.
+    /// - Throws: `LeaseBacklogError` when the outbox is full; `RedisError` when Redis is unreachable or the
+    ///   script failed.
     public func grant(advertiser: Advertiser, pool: Pool, session: String, visitor: String?,
                       lookbackSeconds: Double) async throws -> LeaseGrant {
+        let base = keys.poolBase(advertiser: advertiser.id, pool: pool.id)
         let reply = try await redis.evaluate(
             LeaseScripts.grant,
             keys: [
-                keys.poolFree(advertiser: advertiser.id, pool: pool.id),
-                keys.poolSession(advertiser: advertiser.id, pool: pool.id, session: session),
-                keys.poolVisitor(advertiser: advertiser.id, pool: pool.id, visitor: visitor ?? "-"),
-                keys.poolStats(advertiser: advertiser.id, pool: pool.id),
+                base + "free",
+                base + "sess:" + session,
+                base + "visitor:" + (visitor ?? "-"),
+                base + "stats",
+                base + "outbox",
             ],
             arguments: [
-                keys.poolBase(advertiser: advertiser.id, pool: pool.id),
+                base,
                 session,
                 visitor ?? "",
                 String(Int64(pool.leaseSeconds * 1000)),
                 String(Int64(lookbackSeconds * 1000)),
                 pool.exhaustion.rawValue,
+                pool.fallbackNumber ?? "",
+                String(LeaseOutbox.maxBacklog),
             ]
         )
         guard let fields = reply.array, fields.count == 4, let status = fields[0].string,
@@ -92,49 +98,64 @@ public struct LeaseStore: Sendable {
         else {
             throw RedisError(.protocolViolation, "lease script returned \(reply)", isRetriable: false)
         }
-        guard status != "exhausted" else {
+        switch status {
+        case "backlog":
+            throw LeaseBacklogError(pool: pool.id)
+        case "exhausted":
             return LeaseGrant(status: .fallback, number: pool.fallbackNumber, from: from, until: nil)
+        default:
+            return LeaseGrant(
+                status: LeaseEvent.Status(rawValue: status) ?? .granted,
+                number: fields[1].string,
+                from: from,
+                until: fields[3].integer
+            )
         }
-        return LeaseGrant(
-            status: LeaseEvent.Status(rawValue: status) ?? .granted,
-            number: fields[1].string,
-            from: from,
-            until: fields[3].integer
-        )
     }
 
-    /// Counts a fallback answer given without a lease (bots).
-    public func countFallback(advertiser: String, pool: String) async throws {
-        try await redis.command("HINCRBY", keys.poolStats(advertiser: advertiser, pool: pool), "fallback", "1")
-    }
-
-    /// Extends the lease `session` holds in `pool`, if any, and returns it with the status to publish: `renewed`,
-    /// or the status the lease began with while that was never published.
-    public func renew(advertiser: String, pool: Pool, session: String) async throws
-        -> (number: String, record: LeaseRecord, status: LeaseEvent.Status)?
-    {
+    /// Counts a fallback answer given without a lease (bots) and records it in the pool's outbox.
+    ///
+    /// - Returns: the time of the answer in milliseconds since the epoch.
+    /// - Throws: `LeaseBacklogError` when the outbox is full; `RedisError` when Redis is unreachable.
+    public func recordFallback(advertiser: String, pool: Pool, number: String, session: String,
+                               visitor: String?) async throws -> Int64 {
         let reply = try await redis.evaluate(
-            LeaseScripts.renew,
-            keys: [
-                keys.poolFree(advertiser: advertiser, pool: pool.id),
-                keys.poolSession(advertiser: advertiser, pool: pool.id, session: session),
-                keys.poolStats(advertiser: advertiser, pool: pool.id),
-            ],
-            arguments: [keys.poolBase(advertiser: advertiser, pool: pool.id), session,
-                        String(Int64(pool.leaseSeconds * 1000))]
+            LeaseScripts.fallback,
+            keys: [keys.poolStats(advertiser: advertiser, pool: pool.id),
+                   keys.poolOutbox(advertiser: advertiser, pool: pool.id)],
+            arguments: [session, visitor ?? "", number, String(LeaseOutbox.maxBacklog)]
         )
-        guard let fields = reply.array, fields.count == 5, let number = fields[0].string,
+        guard let now = reply.integer else {
+            throw RedisError(.protocolViolation, "fallback script returned \(reply)", isRetriable: false)
+        }
+        guard now >= 0 else { throw LeaseBacklogError(pool: pool.id) }
+        return now
+    }
+
+    /// Extends the lease `session` holds in `pool`, if any, and records the renewal in the pool's outbox.
+    ///
+    /// - Throws: `LeaseBacklogError` when the outbox is full; `RedisError` when Redis is unreachable.
+    public func renew(advertiser: String, pool: Pool, session: String) async throws
+        -> (number: String, record: LeaseRecord)?
+    {
+        let base = keys.poolBase(advertiser: advertiser, pool: pool.id)
+        let reply: RedisValue
+        do {
+            reply = try await redis.evaluate(
+                LeaseScripts.renew,
+                keys: [base + "free", base + "sess:" + session, base + "stats", base + "outbox"],
+                arguments: [base, session, String(Int64(pool.leaseSeconds * 1000)), String(LeaseOutbox.maxBacklog)]
+            )
+        } catch let error as RedisError where error.code == .server && error.reason.hasPrefix("BACKLOG") {
+            throw LeaseBacklogError(pool: pool.id)
+        }
+        guard let fields = reply.array, fields.count == 4, let number = fields[0].string,
             let from = fields[1].integer, let until = fields[2].integer
         else { return nil }
 
         let visitor = fields[3].string ?? ""
         guard let record = LeaseRecord(member: "\(session)|\(visitor)|\(from)", until: until) else { return nil }
-        return (number, record, fields[4].string.flatMap(LeaseEvent.Status.init(rawValue:)) ?? .renewed)
-    }
-
-    /// Deletes the mark of an unpublished lease once its event is on `number.leases`.
-    public func markPublished(advertiser: String, pool: String, number: String, session: String) async throws {
-        try await redis.command("DEL", keys.poolBase(advertiser: advertiser, pool: pool) + "unpublished:\(number):\(session)")
+        return (number, record)
     }
 
     /// Makes the pool's numbers in Redis match the configuration; returns how many numbers were removed.

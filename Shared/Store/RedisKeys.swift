@@ -41,6 +41,16 @@ public struct RedisKeys: Sendable {
         poolBase(advertiser: advertiser, pool: pool) + "hist:" + number
     }
 
+    /// List of the pool's lease answers not yet published on `number.leases`, oldest first (see `LeaseScripts`).
+    public func poolOutbox(advertiser: String, pool: String) -> String {
+        poolBase(advertiser: advertiser, pool: pool) + "outbox"
+    }
+
+    /// The lock a publisher holds while it publishes the pool's outbox; its value is the publisher's id.
+    public func poolOutboxLock(advertiser: String, pool: String) -> String {
+        poolBase(advertiser: advertiser, pool: pool) + "outbox:lock"
+    }
+
     // MARK: - Sessions and visitors
 
     func sessionBase(advertiser: String, session: String) -> String { "\(prefix){\(advertiser):s:\(session)}:" }

@@ -2,6 +2,7 @@ import Foundation
 import KafkaKit
 import Model
 import RedisKit
+import Store
 import Testing
 
 /// Many web-tier clients at once against a small pool whose leases expire during the run: no number may be live
@@ -12,6 +13,32 @@ struct LeaseConcurrencyTests {
         var number: String
         var session: String
         var from: Int64
+    }
+
+    /// An answer left in a pool's outbox by an instance that died before publishing it is published by the
+    /// running one, with the id the entry determines, and leaves the outbox.
+    @Test func entryLeftInOutboxIsPublished() async throws {
+        let stack = try await TestStack.shared()
+        let session = "s-orphan-\(UUID().uuidString.prefix(8).lowercased())"
+        let keys = RedisKeys(prefix: stack.keyPrefix)
+        let outboxKey = keys.poolOutbox(advertiser: TestStack.advertiser, pool: "scenarios")
+        let text = "recycled|+15555550500|\(session)|v-orphan|1767225600000|1767225660000|1767225600000"
+        let reader = try stack.makeReader([.numberLeases])
+        defer { Task { await reader.close() } }
+        try await stack.redis.command("RPUSH", outboxKey, text)
+
+        let event = try #require(await awaitMessage(reader, as: LeaseEvent.self, topic: stack.topic(.numberLeases)) {
+            $0.data.sessionId == session
+        })
+        let entry = try #require(OutboxEntry(text))
+        #expect(event.id == entry.eventID(advertiser: TestStack.advertiser, pool: "scenarios"))
+        #expect(event.type == "ringtrail.lease.recycled")
+        #expect(event.data == LeaseEvent(pool: "scenarios", number: "+15555550500", sessionId: session,
+                                         visitorId: "v-orphan", status: .recycled, from: "2026-01-01T00:00:00.000Z",
+                                         until: "2026-01-01T00:01:00.000Z"))
+        #expect(event.time == "2026-01-01T00:00:00.000Z")
+        let left = try await stack.redis.command("LRANGE", outboxKey, "0", "-1").array ?? []
+        #expect(!left.contains { $0.string == text })
     }
 
     @Test func concurrentClientsNeverShareLiveNumberWithoutRecycling() async throws {

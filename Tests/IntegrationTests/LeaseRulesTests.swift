@@ -27,38 +27,92 @@ struct LeaseRulesTests {
         return pool
     }
 
-    /// Grants a lease and, unless `publish` is false, marks it published as the number-pool does after the broker
-    /// acknowledged its event.
-    func grant(_ pool: Pool, _ session: String, visitor: String? = nil, publish: Bool = true) async throws
-        -> LeaseGrant
-    {
-        let grant = try await store.grant(advertiser: advertiser, pool: pool, session: session, visitor: visitor,
-                                          lookbackSeconds: 3600)
-        if publish, let number = grant.number, grant.status == .granted || grant.status == .recycled {
-            try await store.markPublished(advertiser: advertiser.id, pool: pool.id, number: number, session: session)
-        }
-        return grant
+    func grant(_ pool: Pool, _ session: String, visitor: String? = nil) async throws -> LeaseGrant {
+        try await store.grant(advertiser: advertiser, pool: pool, session: session, visitor: visitor,
+                              lookbackSeconds: 3600)
     }
 
-    @Test func unpublishedLeaseKeepsFirstStatus() async throws {
+    func outbox(owner: String = "test-publisher") -> LeaseOutbox {
+        LeaseOutbox(redis: store.redis, keys: store.keys, owner: owner, lockDuration: .seconds(5))
+    }
+
+    @Test func everyAnswerIsRecordedInTheOutboxInOrder() async throws {
+        let pool = try await makePool(["+15555550100"], fallback: "+15555550199")
+        let first = try await grant(pool, "s-1", visitor: "v-1")
+        let renewal = try await grant(pool, "s-1")
+        let recycled = try await grant(pool, "s-2")
+        let renewedByActivity = try #require(try await store.renew(advertiser: advertiser.id, pool: pool,
+                                                                    session: "s-2"))
+        let botAnswer = try await store.recordFallback(advertiser: advertiser.id, pool: pool, number: "+15555550199",
+                                                       session: "s-bot", visitor: nil)
+
+        let claimed = try #require(try await outbox().claim(advertiser: advertiser.id, pool: pool.id, limit: 100))
+        let entries = claimed.compactMap(\.entry)
+        #expect(entries.count == claimed.count)
+        #expect(entries.map(\.status) == [.granted, .renewed, .recycled, .renewed, .fallback])
+        #expect(entries.map(\.sessionId) == ["s-1", "s-1", "s-2", "s-2", "s-bot"])
+        #expect(entries[0].visitorId == "v-1" && entries[1].visitorId == "v-1")
+        #expect(entries[0].from == first.from && entries[0].until == first.until)
+        #expect(entries[1].from == first.from && entries[1].until == renewal.until)
+        #expect(entries[2].from == recycled.from && entries[2].until == recycled.until)
+        #expect(entries[3].until == renewedByActivity.record.until)
+        #expect(entries[4].number == "+15555550199" && entries[4].until == nil && entries[4].from == botAnswer)
+        #expect(Set(entries.map { $0.eventID(advertiser: advertiser.id, pool: pool.id) }).count == 5)
+
+        #expect(try await outbox().release(advertiser: advertiser.id, pool: pool.id, published: 2) == 3)
+        let rest = try #require(try await outbox().claim(advertiser: advertiser.id, pool: pool.id, limit: 100))
+        #expect(rest.compactMap(\.entry?.status) == [.recycled, .renewed, .fallback])
+    }
+
+    @Test func exhaustedPoolRecordsItsFallbackAnswer() async throws {
+        let pool = try await makePool(["+15555550100"], exhaustion: .fallback, fallback: "+15555550199")
+        _ = try await grant(pool, "s-1")
+        let answer = try await grant(pool, "s-2")
+        #expect(answer.status == .fallback)
+        let claimed = try #require(try await outbox().claim(advertiser: advertiser.id, pool: pool.id, limit: 100))
+        #expect(claimed.compactMap(\.entry?.status) == [.granted, .fallback])
+        #expect(claimed.last?.entry?.sessionId == "s-2")
+    }
+
+    @Test func outboxLockKeepsOtherPublishersOut() async throws {
         let pool = try await makePool(["+15555550100"])
         _ = try await grant(pool, "s-1")
-        let shared = try await grant(pool, "s-2", publish: false)
-        #expect(shared.status == .recycled)
+        let first = outbox(owner: "first"), second = outbox(owner: "second")
+        #expect(try await first.claim(advertiser: advertiser.id, pool: pool.id, limit: 10)?.count == 1)
+        #expect(try await second.claim(advertiser: advertiser.id, pool: pool.id, limit: 10) == nil)
+        // An owner that lost its lock leaves the entries for the next one.
+        #expect(try await second.release(advertiser: advertiser.id, pool: pool.id, published: 1) == 1)
+        #expect(try await first.release(advertiser: advertiser.id, pool: pool.id, published: 1) == 0)
+        #expect(try await second.claim(advertiser: advertiser.id, pool: pool.id, limit: 10)?.isEmpty == true)
+    }
 
-        let retried = try await grant(pool, "s-2", publish: false)
-        #expect(retried.status == .recycled)
-        #expect(retried.number == shared.number)
-        #expect(retried.from == shared.from)
-        let renewal = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-2"))
-        #expect(renewal.status == .recycled)
+    @Test func fullOutboxRefusesNewAnswers() async throws {
+        let pool = try await makePool(["+15555550100", "+15555550101"])
+        _ = try await grant(pool, "s-1")
+        let outboxKey = store.keys.poolOutbox(advertiser: advertiser.id, pool: pool.id)
+        let filler = Array(repeating: "granted|+15555550100|s-x||1|2|1", count: 1000)
+        for _ in 0..<(LeaseOutbox.maxBacklog / 1000) {
+            try await store.redis.command(["RPUSH", outboxKey] + filler)
+        }
+        await #expect(throws: LeaseBacklogError.self) { try await grant(pool, "s-2") }
+        await #expect(throws: LeaseBacklogError.self) {
+            try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1")
+        }
+        await #expect(throws: LeaseBacklogError.self) {
+            try await store.recordFallback(advertiser: advertiser.id, pool: pool, number: "+15555550199",
+                                           session: "s-bot", visitor: nil)
+        }
+        try await store.redis.command("DEL", outboxKey)
+    }
 
-        try await store.markPublished(advertiser: advertiser.id, pool: pool.id, number: try #require(shared.number),
-                                      session: "s-2")
-        let afterPublish = try await grant(pool, "s-2")
-        #expect(afterPublish.status == .renewed)
-        let laterRenewal = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-2"))
-        #expect(laterRenewal.status == .renewed)
+    @Test func malformedOutboxEntriesAreRecognized() {
+        #expect(OutboxEntry("granted|+15555550100|s-1|v-1|1000|2000|1000") != nil)
+        #expect(OutboxEntry("fallback|+15555550199|s-1||1000||1000")?.until == nil)
+        #expect(OutboxEntry("granted|+15555550100|s-1|v-1|1000||1000") == nil)
+        #expect(OutboxEntry("unknown|+15555550100|s-1|v-1|1000|2000|1000") == nil)
+        #expect(OutboxEntry("granted|+15555550100|s-1|v-1|1000|2000") == nil)
+        #expect(OutboxEntry("granted||s-1|v-1|1000|2000|1000") == nil)
+        #expect(OutboxEntry("") == nil)
     }
 
     @Test func sessionAskingAgainKeepsItsNumber() async throws {
