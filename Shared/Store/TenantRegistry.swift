@@ -80,8 +80,23 @@ public final class TenantRegistry: Sendable {
 
     /// The principal whose key hashes to `sha256:` + SHA-256 of `key`.
     public func principal(forKey key: String) -> Principal? {
-        let hash = "sha256:" + Digest.sha256Hex(key)
+        let hash = keyHash(key)
         return state.withLock { $0.principals[hash] }
+    }
+
+    /// Hashes of keys seen lately, since every request presents one; emptied when it holds `keyHashLimit`, so
+    /// a client sending random keys cannot make it grow.
+    private let keyHashes = Mutex<[String: String]>([:])
+    private static let keyHashLimit = 1024
+
+    private func keyHash(_ key: String) -> String {
+        if let hash = keyHashes.withLock({ $0[key] }) { return hash }
+        let hash = "sha256:" + Digest.sha256Hex(key)
+        keyHashes.withLock { hashes in
+            if hashes.count >= TenantRegistry.keyHashLimit { hashes.removeAll(keepingCapacity: true) }
+            hashes[key] = hash
+        }
+        return hash
     }
 
     /// Reloads the file; on an invalid file the previous configuration stays in force and the error is logged.
@@ -120,7 +135,10 @@ public final class TenantRegistry: Sendable {
         if key == nil, let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                key = String(parts[1]).trimmingCharacters(in: .whitespaces)
+                var text = parts[1]
+                while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
+                while let last = text.last, last == " " || last == "\t" { text.removeLast() }
+                key = String(text)
             }
         }
         guard let key, !key.isEmpty else {
