@@ -110,10 +110,12 @@ run_wrk() {
 # rps, p50 and p99. Each __rand_int__ is replaced by its own random number, as for the service's new sessions.
 run_redis_benchmark() {
     local connections=$1 out=$RUN_DIR/redis-c$1.csv
+    # Nothing publishes the baseline pool's outbox, so it starts empty each time and stays below the limit.
+    redis DEL "${baseline_base}outbox" >/dev/null
     redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$connections" -n "$redis_requests" -r 1000000 --csv \
-        EVALSHA "$grant_sha" 4 "${baseline_base}free" "${baseline_base}sess:s-__rand_int__" \
-        "${baseline_base}visitor:v-__rand_int__" "${baseline_base}stats" "$baseline_base" \
-        s-__rand_int__ v-__rand_int__ "$lease_ms" "$lookback_ms" recycle >"$out"
+        EVALSHA "$grant_sha" 5 "${baseline_base}free" "${baseline_base}sess:s-__rand_int__" \
+        "${baseline_base}visitor:v-__rand_int__" "${baseline_base}stats" "${baseline_base}outbox" "$baseline_base" \
+        s-__rand_int__ v-__rand_int__ "$lease_ms" "$lookback_ms" recycle "$fallback_number" "$outbox_limit" >"$out"
     python3 "$helper" redis-csv "$out"
 }
 
@@ -133,6 +135,10 @@ advertiser=$(jq -r .advertiserId "$RUN_DIR/settings.json")
 pool=$(jq -r .poolId "$RUN_DIR/settings.json")
 lookback_ms=$(jq -r '.lookbackSeconds * 1000 | floor' "$RUN_DIR/settings.json")
 lease_ms=$(jq -n -r --argjson seconds "$lease_seconds" '$seconds * 1000 | floor')
+# The grant script's last two arguments: a fallback number (used only by pools that do not recycle) and the outbox
+# limit, LeaseOutbox.maxBacklog.
+fallback_number=+15555550199
+outbox_limit=$(sed -n 's/.*static let maxBacklog = \([0-9_]*\).*/\1/p' Shared/Store/LeaseOutbox.swift | tr -d _)
 # The key layout of LeaseStore.grant (Shared/Store/RedisKeys.swift) with the default prefix `rt:`.
 service_base="rt:{$advertiser:$pool}:"
 baseline_base="rt:{$advertiser:baseline}:"
@@ -176,9 +182,9 @@ grant_sha=$(python3 "$helper" lua Shared/Store/LeaseScripts.swift grant "$RUN_DI
 # The baseline pool has the same numbers as the service's pool, in a key space of its own.
 awk -v key="${baseline_base}free" 'BEGIN { printf "ZADD %s", key } { printf " 0 %s", $1 } END { print "" }' \
     "$RUN_DIR/numbers" | redis >/dev/null
-check=$(redis EVALSHA "$grant_sha" 4 "${baseline_base}free" "${baseline_base}sess:check" \
-    "${baseline_base}visitor:check" "${baseline_base}stats" "$baseline_base" check check "$lease_ms" "$lookback_ms" \
-    recycle | head -n 1)
+check=$(redis EVALSHA "$grant_sha" 5 "${baseline_base}free" "${baseline_base}sess:check" \
+    "${baseline_base}visitor:check" "${baseline_base}stats" "${baseline_base}outbox" "$baseline_base" check check \
+    "$lease_ms" "$lookback_ms" recycle "$fallback_number" "$outbox_limit" | head -n 1)
 [ "$check" = granted ] || { echo "bench-leases: EVALSHA on the baseline pool returned $check instead of granted" >&2; exit 1; }
 
 echo "bench-leases: warming up for ${probe_seconds}s"
