@@ -75,7 +75,7 @@ let package = Package(
         ),
         .target(
             name: "HTTPKit",
-            dependencies: ["CMicroHTTPD", "ServiceKit"],
+            dependencies: ["CMicroHTTPD", "Model", "ServiceKit"],
             path: "Shared/HTTPKit",
             swiftSettings: strict
         ),

@@ -13,6 +13,34 @@ struct LeaseRequest: Decodable {
     var visitorId: String?
     var userAgent: String?
     var page: String?
+
+    /// Reads the body of `request`: the common flat shape without `JSONDecoder`, anything else with it, which
+    /// also gives the error for a body it refuses.
+    static func read(from request: HTTPRequest) throws(HTTPError) -> LeaseRequest {
+        if request.hasJSONContentType, let fields = FlatJSON.parse(request.body), let parsed = LeaseRequest(fields) {
+            return parsed
+        }
+        return try request.decodeJSON(LeaseRequest.self)
+    }
+
+    /// The request in `fields`, or nil when a field has a type `Decodable` would refuse.
+    init?(_ fields: [String: FlatJSONValue]) {
+        func text(_ name: String) -> String?? {
+            switch fields[name] {
+            case .none, .null: return .some(nil)
+            case .string(let value): return .some(value)
+            case .bool: return nil
+            }
+        }
+        guard case .string(let pool) = fields["pool"], let sessionId = text("sessionId"),
+            let visitorId = text("visitorId"), let userAgent = text("userAgent"), let page = text("page")
+        else { return nil }
+        self.pool = pool
+        self.sessionId = sessionId
+        self.visitorId = visitorId
+        self.userAgent = userAgent
+        self.page = page
+    }
 }
 
 struct HistoryEntry: Encodable {
@@ -29,7 +57,7 @@ extension NumberPoolService {
         let started = ContinuousClock.now
         let principal = try context.tenants.authorize(request, anyOf: [.web])
         let advertiser = try context.tenants.advertiser(of: principal)
-        let body = try request.decodeJSON(LeaseRequest.self)
+        let body = try LeaseRequest.read(from: request)
         guard let pool = advertiser.pool(body.pool) else {
             throw HTTPError(status: 404, code: "not_found", message: "no pool \(body.pool) for this advertiser",
                             headers: [])

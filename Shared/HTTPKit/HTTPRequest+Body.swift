@@ -59,9 +59,16 @@ extension HTTPRequest {
     }
 
     /// Returns the media type of a `Content-Type` value, lower-cased and without parameters such as `charset`.
+    /// True when the request has no `Content-Type` or a JSON one, as `decodeJSON` requires.
+    public var hasJSONContentType: Bool {
+        header("content-type").map(Self.isJSON) ?? true
+    }
+
     static func mediaType(_ contentType: String) -> String {
-        let type = contentType.split(separator: ";", maxSplits: 1).first ?? ""
-        return type.trimmingCharacters(in: .whitespaces).lowercased()
+        var type = contentType.split(separator: ";", maxSplits: 1).first ?? ""
+        while let first = type.first, first == " " || first == "\t" { type.removeFirst() }
+        while let last = type.last, last == " " || last == "\t" { type.removeLast() }
+        return type.lowercased()
     }
 
     static func isJSON(_ contentType: String) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import ServiceKit
 
 /// A complete response: status, headers in the order they are sent, and the body.
@@ -48,40 +49,11 @@ public struct HTTPResponse: Sendable {
     /// A JSON object of string fields, written in the given order without a `JSONEncoder`, for hot endpoints.
     /// A nil value leaves its field out. Give the fields in sorted order to match `json(_:status:)` byte for byte.
     public static func jsonObject(_ fields: KeyValuePairs<String, String?>, status: Int = 200) -> HTTPResponse {
-        var body: [UInt8] = [UInt8(ascii: "{")]
-        body.reserveCapacity(256)
-        for (name, value) in fields {
-            guard let value else { continue }
-            if body.count > 1 { body.append(UInt8(ascii: ",")) }
-            appendJSONString(name, to: &body)
-            body.append(UInt8(ascii: ":"))
-            appendJSONString(value, to: &body)
-        }
-        body.append(UInt8(ascii: "}"))
-        return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: body)
-    }
-
-    /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
-    static func appendJSONString(_ text: String, to body: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        body.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                body.append(UInt8(ascii: "\\"))
-                body.append(byte)
-            case 0x0A: body.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: body.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: body.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                body.append(contentsOf: Array("\\u00".utf8))
-                body.append(hex[Int(byte >> 4)])
-                body.append(hex[Int(byte & 0x0F)])
-            default:
-                body.append(byte)
-            }
-        }
-        body.append(UInt8(ascii: "\""))
+        var writer = JSONWriter()
+        writer.beginObject()
+        for (name, value) in fields { writer.field(name, value) }
+        writer.endObject()
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: writer.bytes)
     }
 
     public static func text(

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Recognizes crawlers, feed readers and scripted clients by their user agent.
 public enum BotDetector {
@@ -19,6 +20,23 @@ public enum BotDetector {
     /// True when `userAgent` is empty or names a crawler or an HTTP library.
     public static func isBot(userAgent: String?) -> Bool {
         guard let userAgent, !userAgent.isEmpty, userAgent != "-" else { return true }
+        // A site sees the same few hundred user agents again and again, so answers are remembered. The cache is
+        // emptied when full, and long user agents are not kept, so odd clients cannot make it grow.
+        let cacheable = userAgent.utf8.count <= 512
+        if cacheable, let known = answers.withLock({ $0[userAgent] }) { return known }
+        let answer = search(userAgent)
+        if cacheable {
+            answers.withLock { answers in
+                if answers.count >= 4096 { answers.removeAll(keepingCapacity: true) }
+                answers[userAgent] = answer
+            }
+        }
+        return answer
+    }
+
+    private static let answers = Mutex<[String: Bool]>([:])
+
+    private static func search(_ userAgent: String) -> Bool {
 
         // Searching bytes is about 25 times faster than String.contains here, and the lease endpoint runs this
         // on every request. "bot" is also part of the CUBOT phone brand, whose browsers are people.

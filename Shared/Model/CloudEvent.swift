@@ -49,8 +49,24 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
 
     /// Encodes the event as compact JSON with sorted keys, so equal events give equal bytes.
     public func encoded() -> [UInt8] {
+        if let writable = data as? any JSONWritable {
+            var writer = JSONWriter(capacity: 512)
+            writer.beginObject()
+            writer.field("advertiserid", advertiserid)
+            writer.key("data")
+            writable.write(to: &writer)
+            writer.field("datacontenttype", datacontenttype)
+            writer.field("id", id)
+            writer.field("source", source)
+            writer.field("specversion", specversion)
+            writer.field("subject", subject)
+            writer.field("time", time)
+            writer.field("type", type)
+            writer.endObject()
+            return writer.bytes
+        }
         // JSONEncoder fails only on a non-finite Double (NaN or infinity), and the result is then empty.
-        (try? CloudEvent.encoder.encode(self)).map(Array.init) ?? []
+        return (try? CloudEvent.encoder.encode(self)).map(Array.init) ?? []
     }
 
     /// Decodes and validates an event of the expected `Payload`.

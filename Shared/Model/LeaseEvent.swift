@@ -25,3 +25,19 @@ public struct LeaseEvent: Codable, Sendable, Equatable {
 
     public var cloudEventType: String { "ringtrail.lease.\(status.rawValue)" }
 }
+
+extension LeaseEvent: JSONWritable {
+    /// The fields in sorted order, as `JSONEncoder` writes them with `.sortedKeys`; `number.leases` carries one
+    /// event per page view, so this skips `JSONEncoder`.
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("from", from)
+        writer.field("number", number)
+        writer.field("pool", pool)
+        writer.field("sessionId", sessionId)
+        writer.field("status", status.rawValue)
+        writer.field("until", until)
+        writer.field("visitorId", visitorId)
+        writer.endObject()
+    }
+}

@@ -31,6 +31,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case phone
     /// An RFC 3339 time, and Twilio's RFC 2822 `Timestamp`.
     case timestamp
+    /// A small request body read by `FlatJSON`, which must agree with `JSONSerialization` on whatever it accepts.
+    case flatJSON = "flat-json"
 
     /// What a decoder made of one input.
     enum Outcome: Equatable {
@@ -79,6 +81,18 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             }
         case .phone:
             return runPhone(String(decoding: bytes, as: UTF8.self))
+        case .flatJSON:
+            guard let fields = FlatJSON.parse(bytes) else { return .rejected(reason: "not a flat JSON object") }
+            let parsed = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+            precondition(parsed?.count == fields.count, "FlatJSON accepted what JSONSerialization reads otherwise")
+            for (name, value) in fields {
+                switch value {
+                case .string(let text): precondition(parsed?[name] as? String == text, "string \(name) differs")
+                case .bool(let flag): precondition(parsed?[name] as? Bool == flag, "boolean \(name) differs")
+                case .null: precondition(parsed?[name] is NSNull, "null \(name) differs")
+                }
+            }
+            return .accepted
         case .timestamp:
             let text = String(decoding: bytes, as: UTF8.self)
             // Creating its DateFormatter costs about a millisecond, so only text with the comma after the weekday
