@@ -87,14 +87,14 @@ let package = Package(
         ),
         .target(
             name: "Store",
-            dependencies: ["Model", "RedisKit", "KafkaKit", "HTTPKit", "ServiceKit", "SecurityKit", "PhoneKit"],
+            dependencies: ["Model", "RedisKit", "KafkaKit", "HTTPKit", "ServiceKit", "SecurityKit"],
             path: "Shared/Store",
             swiftSettings: strict
         ),
 
         // MARK: - Executables
         service("number-pool", path: "Services/number-pool", dependencies: ["Store"]),
-        service("activity-ingester", path: "Services/activity-ingester", dependencies: ["Store"]),
+        service("activity-ingester", path: "Services/activity-ingester", dependencies: ["Store", "PhoneKit"]),
         service("call-router", path: "Services/call-router", dependencies: ["Store", "CarrierWebhooks"]),
         service("attribution-worker", path: "Services/attribution-worker", dependencies: ["Store"]),
         service("ringtrail", path: "Services/ringtrail", dependencies: ["Store"]),

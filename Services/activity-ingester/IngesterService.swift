@@ -2,6 +2,7 @@ import Foundation
 import HTTPKit
 import KafkaKit
 import Model
+import PhoneKit
 import ServiceKit
 import Store
 
@@ -112,7 +113,15 @@ struct IngesterService: Sendable {
                 "type \(event.type) does not match the event's type \(event.data.type.rawValue)"))
         }
         let received = message.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
-        return .success(IncomingWebEvent(event: event.data, advertiser: advertiser, receivedAt: received))
+        return .success(IncomingWebEvent(event: event.data, advertiser: advertiser, receivedAt: received,
+                                         formPhone: Self.formPhone(of: event.data)))
+    }
+
+    /// The phone number a visitor entered, from an `identify` event's traits, normalized to E.164; nil when there
+    /// is none or libphonenumber cannot read it.
+    static func formPhone(of event: WebEvent) -> String? {
+        guard event.type == .identify, let raw = event.traits?["phone"]?.text else { return nil }
+        return PhoneNumbers.canonical(raw)?.e164
     }
 
     private func deadLetter(_ letters: [(message: KafkaMessage, reason: String)]) async throws {

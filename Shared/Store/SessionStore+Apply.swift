@@ -1,6 +1,5 @@
 import Foundation
 import Model
-import PhoneKit
 import RedisKit
 import ServiceKit
 
@@ -14,11 +13,14 @@ public struct IncomingWebEvent: Sendable {
     public let receivedAt: Int64
     let prepared: PreparedWebEvent
 
-    public init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64) {
+    /// - Parameter formPhone: the phone number an `identify` event's traits carry, normalized to E.164 by the
+    ///   caller (the activity-ingester uses libphonenumber); it joins the caller-number index. Nil for none.
+    public init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64, formPhone: String?) {
         self.event = event
         self.advertiser = advertiser
         self.receivedAt = receivedAt
-        self.prepared = PreparedWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt)
+        self.prepared = PreparedWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt,
+                                         formPhone: formPhone)
     }
 }
 
@@ -97,8 +99,10 @@ extension SessionStore {
 
     /// Applies one validated web event; see `apply(_:)` for a batch.
     @discardableResult
-    public func apply(_ event: WebEvent, advertiser: Advertiser, receivedAt: Int64) async throws -> ApplyResult {
-        try await apply([IncomingWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt)])[0]
+    public func apply(_ event: WebEvent, advertiser: Advertiser, receivedAt: Int64,
+                      formPhone: String? = nil) async throws -> ApplyResult {
+        try await apply([IncomingWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt,
+                                          formPhone: formPhone)])[0]
     }
 
     /// Applies a batch of validated web events in a few round trips and returns one result per event, in order.
@@ -252,7 +256,7 @@ struct PreparedWebEvent: Sendable {
     var phone: String?
     var fields: [String]
 
-    init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64) {
+    init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64, formPhone: String?) {
         self.advertiser = advertiser.id
         sessionId = event.sessionId
         messageId = event.messageId
@@ -263,7 +267,7 @@ struct PreparedWebEvent: Sendable {
         timeout = max(1, Int64(advertiser.sessionTimeoutSeconds * 1000))
         isPage = event.type == .page
         isPhoneClick = event.isPhoneClick
-        phone = SessionStore.formPhone(of: event)
+        phone = event.type == .identify ? formPhone : nil
         fields = SessionStore.firstTouchFields(of: event)
         json = Self.storedEventJSON(event, timestamp: timestamp)
     }
@@ -300,12 +304,6 @@ extension SessionStore {
 
     /// 2000-01-01T00:00:00Z in milliseconds.
     static let earliestPlausibleTime: Int64 = 946_684_800_000
-
-    /// Returns the phone number a visitor entered in identify traits, normalized to E.164.
-    static func formPhone(of event: WebEvent) -> String? {
-        guard event.type == .identify, let raw = event.traits?["phone"]?.text else { return nil }
-        return PhoneNumbers.canonical(raw)?.e164
-    }
 
     static func firstTouchFields(of event: WebEvent) -> [String] {
         var fields: [String] = []

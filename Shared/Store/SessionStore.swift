@@ -1,6 +1,5 @@
 import Foundation
 import Model
-import PhoneKit
 import RedisKit
 
 /// A session's online activity as stored: first-touch attributes, activity times and its recent events.
