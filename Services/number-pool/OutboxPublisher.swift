@@ -6,9 +6,10 @@ import Synchronization
 
 /// Moves lease answers from the pools' outboxes in Redis to `number.leases`.
 ///
-/// A request handler calls `notify` after its script ran, and the publisher drains that pool at once, in batches
-/// of up to `batchSize` entries, so under load one broker round trip carries many answers. Every second it also
-/// looks at every pool, which picks up entries left by an instance that died, and entries whose publish failed.
+/// A request handler calls `notify` after its script ran, and the publisher drains that pool `linger` later, in
+/// batches of up to `batchSize` entries, so one broker round trip carries the answers of several requests. Every
+/// second it also looks at every pool, which picks up entries left by an instance that died, and entries whose
+/// publish failed.
 final class OutboxPublisher: Sendable {
     private struct PoolID: Hashable {
         var advertiser: String
@@ -16,6 +17,8 @@ final class OutboxPublisher: Sendable {
     }
 
     static let batchSize = 500
+    /// How long a wake-up waits for more answers before draining; it delays `number.leases`, not the response.
+    static let linger: Duration = .milliseconds(20)
 
     private let outbox: LeaseOutbox
     private let context: ServiceContext
@@ -58,6 +61,9 @@ final class OutboxPublisher: Sendable {
 
         var lastSweep = ContinuousClock.now - .seconds(1)
         for await _ in wakeups {
+            // Lets the answers of the next few milliseconds join this batch: each batch costs two scripts and a
+            // produce request, which one answer at a time would pay on every page view.
+            if !shutdown.isRequested { try? await Task.sleep(for: OutboxPublisher.linger) }
             var due = pending.withLock { pools in
                 defer { pools.removeAll(keepingCapacity: true) }
                 return pools
@@ -77,8 +83,8 @@ final class OutboxPublisher: Sendable {
         }
     }
 
-    /// Publishes the pool's entries batch by batch until its outbox is empty, another instance holds it, or a
-    /// publish fails.
+    /// Publishes the pool's entries, batch by batch while batches are full, until another instance holds the
+    /// outbox or a publish fails.
     private func drain(_ id: PoolID) async {
         while true {
             do {
@@ -91,7 +97,8 @@ final class OutboxPublisher: Sendable {
                 }
                 let published = await publish(claimed, of: id)
                 let left = try await outbox.release(advertiser: id.advertiser, pool: id.pool, published: published)
-                guard published == claimed.count, left > 0 else { return }
+                // A full batch means a backlog, which goes on at once; a smaller one waits for the next linger.
+                guard published == claimed.count, claimed.count == OutboxPublisher.batchSize, left > 0 else { return }
             } catch {
                 logFailure("Lease outbox not read", error: error, pool: id.pool)
                 return
