@@ -23,7 +23,7 @@ public struct ServiceConfiguration: Sendable {
     /// librdkafka properties passed unchanged to every client, from `RINGTRAIL_KAFKA_CONFIG` as
     /// `key=value` pairs separated by commas, for example `session.timeout.ms=6000,heartbeat.interval.ms=500`.
     public var kafkaProperties: [String: String] = [:]
-    /// Redis connections per service. Default: 8 (`RINGTRAIL_REDIS_CONNECTIONS`).
+    /// Redis connections per service. Default: 8, or what the service chose (`RINGTRAIL_REDIS_CONNECTIONS`).
     public var redisConnections = 8
     /// An HTTP connection idle this long is closed. Default: 30 s (`RINGTRAIL_HTTP_IDLE_TIMEOUT`, seconds).
     public var httpIdleTimeout: Duration = .seconds(30)
@@ -46,10 +46,12 @@ public struct ServiceConfiguration: Sendable {
     /// - Throws: `ConfigurationError` naming the variable or flag whose value is invalid.
     public init(
         defaultPort: UInt16,
+        defaultRedisConnections: Int = 8,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) throws {
         self.init(port: defaultPort)
+        redisConnections = defaultRedisConnections
         var values: [String: String] = [:]
         for (key, value) in environment where key.hasPrefix("RINGTRAIL_") { values[key] = value }
         var index = 0

@@ -52,6 +52,7 @@ public enum ServiceRunner {
     public static func run(
         name: String,
         defaultPort: UInt16,
+        defaultRedisConnections: Int = 8,
         setup: @Sendable (ServiceContext, Router) async throws -> [ServiceWorker]
     ) async -> Never {
         let bootstrapLogger = Logger(label: name)
@@ -60,7 +61,8 @@ public enum ServiceRunner {
         defer { _ = signalSources }
 
         do {
-            try await runChecked(name: name, defaultPort: defaultPort, shutdown: shutdown, setup: setup)
+            try await runChecked(name: name, defaultPort: defaultPort, defaultRedisConnections: defaultRedisConnections,
+                                 shutdown: shutdown, setup: setup)
             bootstrapLogger.info("Stopped")
             exit(0)
         } catch {
@@ -72,10 +74,12 @@ public enum ServiceRunner {
     private static func runChecked(
         name: String,
         defaultPort: UInt16,
+        defaultRedisConnections: Int,
         shutdown: ShutdownToken,
         setup: @Sendable (ServiceContext, Router) async throws -> [ServiceWorker]
     ) async throws {
-        let configuration = try ServiceConfiguration(defaultPort: defaultPort)
+        let configuration = try ServiceConfiguration(defaultPort: defaultPort,
+                                                     defaultRedisConnections: defaultRedisConnections)
         Logger.defaultLevel.store(configuration.logLevel.rawValue, ordering: .relaxed)
         var logger = Logger(label: name)
         logger[metadataKey: "service"] = name
