@@ -15,7 +15,7 @@ struct LeaseRequest: Decodable {
     var page: String?
 
     /// Reads the body of `request`: the common flat shape without `JSONDecoder`, anything else with it, which
-    /// also gives the error for a body it refuses.
+    /// also returns the error for a body it rejects.
     static func read(from request: HTTPRequest) throws(HTTPError) -> LeaseRequest {
         if request.hasJSONContentType, let fields = FlatJSON.parse(request.body), let parsed = LeaseRequest(fields) {
             return parsed
@@ -23,7 +23,7 @@ struct LeaseRequest: Decodable {
         return try request.decodeJSON(LeaseRequest.self)
     }
 
-    /// The request in `fields`, or nil when a field has a type `Decodable` would refuse.
+    /// The request in `fields`, or nil when a field has a type `Decodable` would reject.
     init?(_ fields: [String: FlatJSONValue]) {
         func text(_ name: String) -> String?? {
             switch fields[name] {
@@ -75,7 +75,7 @@ extension NumberPoolService {
         let grant: LeaseGrant
         do {
             if isBot {
-                // Bots get the fallback number and no lease; the answer is still recorded on number.leases.
+                // Bots get the fallback number and no lease; the fallback is still published on number.leases.
                 guard let fallback = pool.fallbackNumber else {
                     throw HTTPError.unavailable("bots get the fallback number, and pool \(pool.id) has no fallbackNumber",
                                                 retryAfterSeconds: 5)
@@ -92,12 +92,12 @@ extension NumberPoolService {
                 }
             }
         } catch let error as LeaseBacklogError {
-            context.logger.error("Lease refused: the outbox is full, number.leases is not being published",
+            context.logger.error("Lease request rejected: the lease outbox is full because number.leases is not being published",
                                  metadata: ["pool": error.pool])
             throw HTTPError.unavailable("the event broker has been unreachable for too long; try again",
                                         retryAfterSeconds: 5)
         }
-        // The script recorded the answer in the pool's outbox; the publisher moves it to number.leases.
+        // The script appended the lease event to the pool's outbox, and the publisher moves it to number.leases.
         outbox.notify(advertiser: advertiser.id, pool: pool.id)
         if grant.status == .fallback, !isBot {
             Metrics.shared.increment("ringtrail_pool_exhausted_total", labels: ["advertiser": advertiser.id,

@@ -4,10 +4,10 @@ import ServiceKit
 import Store
 import Synchronization
 
-/// Moves lease answers from the pools' outboxes in Redis to `number.leases`.
+/// Moves lease events from the pools' outboxes in Redis to `number.leases`.
 ///
 /// A request handler calls `notify` after its script ran, and the publisher drains that pool `linger` later, in
-/// batches of up to `batchSize` entries, so one broker round trip carries the answers of several requests. Every
+/// batches of up to `batchSize` entries, so one broker round trip carries the events of several requests. Every
 /// second it also looks at every pool, which picks up entries left by an instance that died, and entries whose
 /// publish failed.
 final class OutboxPublisher: Sendable {
@@ -17,7 +17,7 @@ final class OutboxPublisher: Sendable {
     }
 
     static let batchSize = 500
-    /// How long a wake-up waits for more answers before draining; it delays `number.leases`, not the response.
+    /// How long a wake-up waits for more events before draining. It delays `number.leases`, not the response.
     static let linger: Duration = .milliseconds(20)
 
     private let outbox: LeaseOutbox
@@ -34,7 +34,7 @@ final class OutboxPublisher: Sendable {
                                   owner: "\(context.name)-\(UUID().uuidString.lowercased())")
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         Metrics.shared.describe("ringtrail_lease_outbox_published_total", type: "counter",
-                                help: "Lease answers moved from the outbox to number.leases")
+                                help: "Lease events moved from the outbox to number.leases")
         Metrics.shared.describe("ringtrail_lease_outbox_failures_total", type: "counter",
                                 help: "Outbox batches that could not be published and stay queued")
     }
@@ -61,8 +61,8 @@ final class OutboxPublisher: Sendable {
 
         var lastSweep = ContinuousClock.now - .seconds(1)
         for await _ in wakeups {
-            // Lets the answers of the next few milliseconds join this batch: each batch costs two scripts and a
-            // produce request, which one answer at a time would pay on every page view.
+            // Lets the events of the next few milliseconds join this batch, because each batch costs two scripts
+            // and a produce request, which one event at a time would pay on every page view.
             if !shutdown.isRequested { try? await Task.sleep(for: OutboxPublisher.linger) }
             var due = pending.withLock { pools in
                 defer { pools.removeAll(keepingCapacity: true) }
@@ -100,7 +100,7 @@ final class OutboxPublisher: Sendable {
                 // A full batch means a backlog, which goes on at once; a smaller one waits for the next linger.
                 guard published == claimed.count, claimed.count == OutboxPublisher.batchSize, left > 0 else { return }
             } catch {
-                logFailure("Lease outbox not read", error: error, pool: id.pool)
+                logFailure("Reading the lease outbox failed", error: error, pool: id.pool)
                 return
             }
         }
@@ -132,7 +132,7 @@ final class OutboxPublisher: Sendable {
             return claimed.count
         } catch {
             Metrics.shared.increment("ringtrail_lease_outbox_failures_total")
-            logFailure("Lease answers not published; they stay in the outbox", error: error, pool: id.pool)
+            logFailure("Publishing lease events failed; they stay in the outbox", error: error, pool: id.pool)
             try? await Task.sleep(for: .milliseconds(500))
             return 0
         }

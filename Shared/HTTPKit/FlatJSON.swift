@@ -10,7 +10,7 @@ public enum FlatJSONValue: Sendable, Equatable {
 ///
 /// It accepts only what it can read exactly: a string with an escape sequence, a number, a nested value, a repeated
 /// key or anything malformed gives nil, and the caller then decodes the body with `JSONDecoder`, which also
-/// explains what is wrong with it. So the fast path never changes what a body means or which bodies are refused.
+/// explains what is wrong with it. So the fast path never changes what a body means or which bodies are rejected.
 public enum FlatJSON {
     public static func parse(_ bytes: [UInt8]) -> [String: FlatJSONValue]? {
         bytes.withUnsafeBufferPointer { parse($0) }

@@ -4,25 +4,25 @@ import SecurityKit
 import ServiceKit
 
 /// A pool's outbox is full: `number.leases` has not been published for so long that `LeaseOutbox.maxBacklog`
-/// answers are waiting. The number-pool answers 503 until the broker is back.
+/// events are waiting. The number-pool returns 503 until the broker is back.
 public struct LeaseBacklogError: Error, CustomStringConvertible, Sendable {
     public let pool: String
 
     public init(pool: String) { self.pool = pool }
 
     public var description: String {
-        "the outbox of pool \(pool) holds \(LeaseOutbox.maxBacklog) unpublished lease answers"
+        "the outbox of pool \(pool) holds \(LeaseOutbox.maxBacklog) unpublished lease events"
     }
 }
 
-/// One answer waiting in a pool's outbox: `status|number|session|visitor|fromMs|untilMs|timeMs`.
+/// One lease event waiting in a pool's outbox: `status|number|session|visitor|fromMs|untilMs|timeMs`.
 public struct OutboxEntry: Sendable, Equatable {
     public var status: LeaseEvent.Status
     public var number: String
     public var sessionId: String
     public var visitorId: String?
     public var from: Int64
-    /// Nil for a fallback answer, which leases nothing.
+    /// Nil for a fallback, which leases nothing.
     public var until: Int64?
     /// When the script ran, from Redis's clock.
     public var time: Int64
@@ -47,7 +47,7 @@ public struct OutboxEntry: Sendable, Equatable {
         self.text = text
     }
 
-    /// The event `number.leases` carries for this answer.
+    /// The payload `number.leases` carries for this entry.
     public func event(pool: String) -> LeaseEvent {
         LeaseEvent(pool: pool, number: number, sessionId: sessionId, visitorId: visitorId, status: status,
                    from: Timestamp.format(milliseconds: from), until: until.map { Timestamp.format(milliseconds: $0) })
@@ -60,14 +60,14 @@ public struct OutboxEntry: Sendable, Equatable {
     }
 }
 
-/// The outboxes of the lease pools: each script that answers a lease request appends the answer to its pool's
+/// The outboxes of the lease pools: each script that decides a lease request appends the resulting event to its pool's
 /// outbox in the same atomic step, and a publisher moves the entries to `number.leases` in order.
 ///
 /// Publishers of several number-pool instances take turns through a lock per pool, so one pool's entries are
 /// published in order. An entry leaves the outbox only after the broker acknowledged it; a publisher that dies in
 /// between leaves it to the next, which publishes it again with the same event id.
 public struct LeaseOutbox: Sendable {
-    /// Entries a pool's outbox may hold before the scripts refuse new answers (about 10 MB of Redis memory).
+    /// Entries a pool's outbox may hold before the scripts reject new lease requests (an estimate of 10 MB of Redis memory at 100 bytes an entry).
     public static let maxBacklog = 100_000
 
     public let redis: RedisClient

@@ -3,11 +3,11 @@ import RedisKit
 /// The Lua scripts that grant and renew leases. Each runs atomically in Redis, so no interleaving of requests can
 /// give one number to two sessions unless the reply says `recycled`.
 ///
-/// Every answer that `number.leases` must record is appended, in the same script, to the pool's outbox, the list
+/// Every lease event that `number.leases` must carry is appended, in the same script, to the pool's outbox, the list
 /// `<base>outbox`, as `status|number|session|visitor|fromMs|untilMs|timeMs` (`untilMs` is empty for a fallback).
 /// The number-pool publishes the outbox in order and then trims it (`LeaseOutbox`), so a lease is on the topic
 /// even when the service dies right after the script, or the broker is down for a while. When the outbox holds
-/// `maxBacklog` entries, because nothing has been published for a long time, the scripts refuse with `backlog`
+/// `maxBacklog` entries, because nothing has been published for a long time, the scripts reject the request with `backlog`
 /// instead of letting it grow without bound.
 ///
 /// Every key a script touches starts with the pool's base key, which carries the pool's hash tag, so all of them
@@ -87,7 +87,7 @@ enum LeaseScripts {
         return {'exhausted', '', tostring(now), ''}
         """)
 
-    /// Counts a fallback answer given without running the rules (bots) and records it in the outbox.
+    /// Counts a fallback given without running the rules (bots) and records it in the outbox.
     /// KEYS: stats hash, outbox. ARGV: session id, visitor id (may be empty), fallback number, outbox limit.
     /// Returns the time in ms, or -1 when the outbox is full.
     static let fallback = RedisScript(source: """
