@@ -7,9 +7,15 @@ import Synchronization
 ///
 /// One thread polls librdkafka for delivery reports every 100 ms and resumes the waiting senders. The producer is
 /// safe to share between tasks: `rd_kafka_t` is thread-safe and the pending sends are kept in a `Mutex`.
+///
+/// An idempotent producer can hit a fatal error, for example when a restarted broker no longer knows its producer
+/// id (`UNKNOWN_PRODUCER_ID`), and librdkafka then fails every later message. The poll thread notices it, fails the
+/// messages still queued so that their senders can retry, and replaces the handle with a new one.
 public final class KafkaProducer: Sendable {
-    /// Owns the handle; destroyed in `shutdown()` after the poll thread stopped.
-    private nonisolated(unsafe) let handle: OpaquePointer
+    /// The current handle. Produce calls hold the lock, so a handle is destroyed only when no call uses it;
+    /// `shutdown()` destroys the last one after the poll thread stopped.
+    private let current: Mutex<HandleBox>
+    private let properties: [String: String]
     private let tracker: DeliveryTracker
     private let stopped = Atomic<Bool>(false)
     private let pollThreadDone = DispatchSemaphore(value: 0)
@@ -36,9 +42,20 @@ public final class KafkaProducer: Sendable {
         var all = KafkaProducer.defaultProperties
         all["bootstrap.servers"] = brokers
         for (key, value) in properties where !KafkaConsumer.consumerOnlyKeys.contains(key) { all[key] = value }
-        let conf = try makeConfiguration(all)
-
         let tracker = DeliveryTracker()
+        let handle = try KafkaProducer.makeHandle(all, tracker: tracker)
+        self.current = Mutex(HandleBox(handle: handle))
+        self.properties = all
+        self.tracker = tracker
+        self.logger = logger
+
+        let thread = Thread { [self] in pollLoop() }
+        thread.name = "kafka-producer-poll"
+        thread.start()
+    }
+
+    private static func makeHandle(_ properties: [String: String], tracker: DeliveryTracker) throws -> OpaquePointer {
+        let conf = try makeConfiguration(properties)
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
         // The tracker is unretained here; the producer keeps it alive until the handle is destroyed.
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(tracker).toOpaque())
@@ -48,20 +65,45 @@ public final class KafkaProducer: Sendable {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(.configuration, "rd_kafka_new failed: \(errorString(errorBuffer))")
         }
-        self.handle = handle
-        self.tracker = tracker
-        self.logger = logger
-
-        let thread = Thread { [self] in pollLoop() }
-        thread.name = "kafka-producer-poll"
-        thread.start()
+        return handle
     }
 
     private func pollLoop() {
         while !stopped.load(ordering: .acquiring) {
+            let handle = current.withLock { $0.handle }
             rd_kafka_poll(handle, 100)
+            var reason = [CChar](repeating: 0, count: 512)
+            if rd_kafka_fatal_error(handle, &reason, reason.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
+                replace(handle, reason: errorString(reason))
+            }
         }
         pollThreadDone.signal()
+    }
+
+    /// Swaps a handle that hit a fatal error for a new one, then fails what the old one still queued and
+    /// destroys it. Runs on the poll thread.
+    private func replace(_ failed: OpaquePointer, reason: String) {
+        let fresh: OpaquePointer
+        do {
+            fresh = try KafkaProducer.makeHandle(properties, tracker: tracker)
+        } catch {
+            logger.error("Kafka producer hit a fatal error and could not be replaced; retrying in 1 s",
+                         metadata: ["error": reason, "replacement.error": "\(error)"])
+            Thread.sleep(forTimeInterval: 1)
+            return
+        }
+        current.withLock { $0.handle = fresh }
+        logger.error("Kafka producer hit a fatal error; replaced it with a new one, queued messages fail",
+                     metadata: ["error": reason, "kafka.queued": "\(rd_kafka_outq_len(failed))"])
+        // Purged messages get a delivery report with an error, which resumes their senders.
+        rd_kafka_purge(failed, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while rd_kafka_outq_len(failed) > 0, ContinuousClock.now < deadline {
+            rd_kafka_poll(failed, 100)
+        }
+        rd_kafka_destroy(failed)
+        // A broker that keeps rejecting new producers would otherwise get one every 100 ms.
+        Thread.sleep(forTimeInterval: 1)
     }
 
     /// Sends one message and waits for the broker's acknowledgement.
@@ -86,17 +128,19 @@ public final class KafkaProducer: Sendable {
         let id = tracker.nextID()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             tracker.register(id: id, continuation: continuation)
-            let result = key.withOptionalBytes { keyPointer, keyCount in
-                value.withOptionalBytes { valuePointer, valueCount in
-                    rt_kafka_produce(
-                        handle,
-                        topic,
-                        keyPointer,
-                        keyCount,
-                        valuePointer,
-                        valueCount,
-                        UnsafeMutableRawPointer(bitPattern: id)
-                    )
+            let result = current.withLock { box in
+                key.withOptionalBytes { keyPointer, keyCount in
+                    value.withOptionalBytes { valuePointer, valueCount in
+                        rt_kafka_produce(
+                            box.handle,
+                            topic,
+                            keyPointer,
+                            keyCount,
+                            valuePointer,
+                            valueCount,
+                            UnsafeMutableRawPointer(bitPattern: id)
+                        )
+                    }
                 }
             }
             if result != RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -124,18 +168,23 @@ public final class KafkaProducer: Sendable {
         let id = tracker.nextID()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             tracker.register(id: id, continuation: continuation, messages: messages.count)
-            for (index, message) in messages.enumerated() {
-                let result = message.key.withOptionalBytes { keyPointer, keyCount in
-                    message.value.withOptionalBytes { valuePointer, valueCount in
-                        rt_kafka_produce(handle, message.topic, keyPointer, keyCount, valuePointer, valueCount,
-                                         UnsafeMutableRawPointer(bitPattern: id))
+            // One handle for the whole list, so a replacement cannot split it between two producers.
+            let failure = current.withLock { box -> (index: Int, error: rd_kafka_resp_err_t)? in
+                for (index, message) in messages.enumerated() {
+                    let result = message.key.withOptionalBytes { keyPointer, keyCount in
+                        message.value.withOptionalBytes { valuePointer, valueCount in
+                            rt_kafka_produce(box.handle, message.topic, keyPointer, keyCount, valuePointer,
+                                             valueCount, UnsafeMutableRawPointer(bitPattern: id))
+                        }
                     }
+                    if result != RD_KAFKA_RESP_ERR_NO_ERROR { return (index, result) }
                 }
-                guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    // This message and the ones after it never reach librdkafka, so no report will count them.
-                    for _ in index..<messages.count { tracker.complete(id: id, error: result) }
-                    return
-                }
+                return nil
+            }
+            if let failure {
+                // This message and the ones after it never reach librdkafka, so no report will count them.
+                for _ in failure.index..<messages.count { tracker.complete(id: id, error: failure.error) }
+                return
             }
             // Within a request, the caller stops waiting at the request's deadline, as `produce` does.
             if let deadline = RequestDeadline.current {
@@ -153,8 +202,16 @@ public final class KafkaProducer: Sendable {
         try await send(topic: topic, key: Array(key.utf8), value: value)
     }
 
+    /// Makes librdkafka raise a fatal error on the current handle, as a broker that forgot the producer's id does,
+    /// for tests of the replacement.
+    public func raiseFatalErrorForTesting() {
+        current.withLock { box in
+            _ = rd_kafka_test_fatal_error(box.handle, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, "raised by a test")
+        }
+    }
+
     /// Messages queued in librdkafka and not yet acknowledged.
-    public var queuedCount: Int { Int(rd_kafka_outq_len(handle)) }
+    public var queuedCount: Int { current.withLock { Int(rd_kafka_outq_len($0.handle)) } }
 
     /// Waits up to `timeout` for every queued message, then stops the poll thread and destroys the handle.
     ///
@@ -164,6 +221,7 @@ public final class KafkaProducer: Sendable {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return true }
 
         pollThreadDone.wait()
+        let handle = current.withLock { $0.handle }
         let flushed = rd_kafka_flush(handle, Int32(timeout.milliseconds)) == RD_KAFKA_RESP_ERR_NO_ERROR
         if !flushed {
             logger.info("Producer flush timed out", metadata: ["kafka.queued": "\(queuedCount)"])
@@ -172,6 +230,12 @@ public final class KafkaProducer: Sendable {
         tracker.failAll()
         return flushed
     }
+}
+
+/// The producer's current librdkafka handle. `rd_kafka_t` is thread-safe, and the box is only read or replaced
+/// under `KafkaProducer.current`'s lock.
+struct HandleBox: @unchecked Sendable {
+    var handle: OpaquePointer
 }
 
 /// A message for `KafkaProducer.send(all:)`.

@@ -189,14 +189,17 @@ struct LeaseRulesTests {
     }
 
     @Test func activityRenewalExtendsLeaseAndHistory() async throws {
-        let pool = try await makePool(["+15555550100"], leaseSeconds: 1.0)
+        // Leases of 4 s leave room for a loaded machine: the renewal must come before the first lease ends, and the
+        // second grant after that end but before the renewed lease ends.
+        let pool = try await makePool(["+15555550100"], leaseSeconds: 4.0)
         let first = try await grant(pool, "s-1", visitor: "v-1")
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .milliseconds(1500))
         let renewed = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1"))
         #expect(renewed.number == first.number)
         #expect(renewed.record.visitorId == "v-1")
         #expect(renewed.record.until > (first.until ?? 0))
-        try await Task.sleep(for: .milliseconds(700))
+        let firstEnd = Date(timeIntervalSince1970: Double(try #require(first.until)) / 1000)
+        try await Task.sleep(for: .milliseconds(max(0, Int(firstEnd.timeIntervalSinceNow * 1000) + 300)))
         // Without the renewal the lease would have ended by now.
         let other = try await grant(pool, "s-2")
         #expect(other.status == .recycled)
