@@ -106,7 +106,8 @@ extension NumberPoolService {
         guard let number = grant.number else {
             throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
         }
-        Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": grant.status.rawValue])
+        Metrics.shared.increment("ringtrail_leases_total", labels: ["advertiser": advertiser.id, "pool": pool.id,
+                                                                   "status": grant.status.rawValue])
         Metrics.shared.observe("ringtrail_lease_duration_seconds", (ContinuousClock.now - started).seconds)
         // Written by hand, in the sorted order JSONEncoder would use: this runs on every page view.
         return .jsonObject([

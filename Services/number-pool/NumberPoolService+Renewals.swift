@@ -48,7 +48,8 @@ extension NumberPoolService {
                 continue
             }
             outbox.notify(advertiser: advertiser.id, pool: pool.id)
-            Metrics.shared.increment("ringtrail_leases_total", labels: ["pool": pool.id, "status": "renewed"])
+            Metrics.shared.increment("ringtrail_leases_total", labels: ["advertiser": advertiser.id, "pool": pool.id,
+                                                                       "status": "renewed"])
         }
     }
 }

@@ -55,7 +55,7 @@ enum Keygen {
             scopes = arguments[index + 1].split(separator: ",").map(String.init)
         }
         for scope in scopes where Scope(rawValue: scope) == nil {
-            throw ConfigurationError("unknown scope \(scope); use web, read, agent or admin")
+            throw ConfigurationError("unknown scope \(scope); use \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let key = RandomBytes.token(prefix: "rt_")
         let hash = "sha256:" + Digest.sha256Hex(key)

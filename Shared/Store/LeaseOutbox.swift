@@ -77,7 +77,9 @@ public struct LeaseOutbox: Sendable {
     /// How long a lock lasts if its owner dies without releasing it.
     public let lockDuration: Duration
 
-    public init(redis: RedisClient, keys: RedisKeys, owner: String, lockDuration: Duration = .seconds(30)) {
+    /// - Parameter lockDuration: how long the lock outlives a publisher that died. A publish that takes longer
+    ///   lets another instance publish the same entries too, which only duplicates events.
+    public init(redis: RedisClient, keys: RedisKeys, owner: String, lockDuration: Duration = .seconds(10)) {
         self.redis = redis
         self.keys = keys
         self.owner = owner

@@ -61,7 +61,8 @@ struct PoolReloadTests {
         #expect(history.status == 404)
 
         let metrics = try await HTTP.send("GET", base + "/metrics").text
-        #expect(metrics.contains("ringtrail_leases_total{pool=\"main\",status=\"granted\"}"))
+        #expect(metrics.contains("ringtrail_leases_total{advertiser=\"acme\",pool=\"main\",status=\"granted\"}"))
+        #expect(metrics.contains("ringtrail_lease_outbox_published_total"))
         #expect(metrics.contains("ringtrail_lease_duration_seconds_bucket"))
         #expect(metrics.contains("ringtrail_http_requests_total"))
     }
