@@ -112,8 +112,12 @@ extension AttributionService {
             commands.append(["DEL", keys.poolVisitor(advertiser: id, pool: pool.id, visitor: visitor)])
             for session in sessionIds {
                 let sessionKey = keys.poolSession(advertiser: id, pool: pool.id, session: session)
-                // A live lease names its session, so it goes too and its number becomes free.
-                if let number = try await context.redis.command("GET", sessionKey).string {
+                // A live lease names its session, so it goes too; the number is granted again once the lease's
+                // time has passed.
+                // The value is `number member`, or the number alone when written by an older version.
+                if let value = try await context.redis.command("GET", sessionKey).string,
+                    let number = value.split(separator: " ", maxSplits: 1).first.map(String.init)
+                {
                     let lease = keys.lease(advertiser: id, pool: pool.id, number: number)
                     if let member = try await context.redis.command("GET", lease).string,
                         member.hasPrefix(session + "|")

@@ -19,6 +19,12 @@ enum LeaseScripts {
     /// Returns {status, number, fromMs, untilMs}; status is granted, renewed, recycled, exhausted or backlog.
     static let grant = RedisScript(source: """
         local free, sessionKey, visitorKey, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+        local function heldLease(value)
+          if not value then return nil, nil end
+          local number, member = string.match(value, '^(%S+) (.+)$')
+          if number then return number, member end
+          return value, nil
+        end
         local base, session, visitor = ARGV[1], ARGV[2], ARGV[3]
         local ttl, lookback, policy, fallback = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
         local clock = redis.call('TIME')
@@ -37,7 +43,7 @@ enum LeaseScripts {
           -- A recycled lease says so in its history member too, for readers of the history alone.
           local member = session .. '|' .. visitor .. '|' .. now .. (status == 'recycled' and '|r' or '')
           redis.call('SET', base .. 'lease:' .. number, member, 'PX', ttl)
-          redis.call('SET', sessionKey, number, 'PX', ttl)
+          redis.call('SET', sessionKey, number .. ' ' .. member, 'PX', ttl)
           if visitor ~= '' then redis.call('SET', visitorKey, number, 'PX', lookback) end
           redis.call('ZADD', free, untilMs, number)
           local history = base .. 'hist:' .. number
@@ -48,12 +54,15 @@ enum LeaseScripts {
           return {status, number, tostring(now), tostring(untilMs)}
         end
 
-        local held = redis.call('GET', sessionKey)
+        -- The session key holds `number member`: the session keeps its number while its own lease lives, also
+        -- after a recycled lease took the number's lease key (both then share the number until one ends).
+        local held, member = heldLease(redis.call('GET', sessionKey))
         if held and redis.call('ZSCORE', free, held) then
-          local member = redis.call('GET', base .. 'lease:' .. held)
+          local current = redis.call('GET', base .. 'lease:' .. held)
+          member = member or current
           if member and string.sub(member, 1, #session + 1) == session .. '|' then
-            redis.call('PEXPIRE', base .. 'lease:' .. held, ttl)
-            redis.call('SET', sessionKey, held, 'PX', ttl)
+            if current == member then redis.call('PEXPIRE', base .. 'lease:' .. held, ttl) end
+            redis.call('SET', sessionKey, held .. ' ' .. member, 'PX', ttl)
             redis.call('ZADD', free, untilMs, held)
             redis.call('ZADD', base .. 'hist:' .. held, untilMs, member)
             redis.call('HINCRBY', stats, 'renewed', 1)
@@ -64,8 +73,11 @@ enum LeaseScripts {
         end
 
         if visitor ~= '' then
+          -- Free means what the idle scan below requires: no lease key, and every holder's lease has ended (a
+          -- session that shares a recycled number keeps its lease without the number's lease key).
           local previous = redis.call('GET', visitorKey)
-          if previous and redis.call('ZSCORE', free, previous)
+          local score = previous and redis.call('ZSCORE', free, previous)
+          if score and tonumber(score) <= now
              and redis.call('EXISTS', base .. 'lease:' .. previous) == 0 then
             return take(previous, 'granted')
           end
@@ -107,9 +119,16 @@ enum LeaseScripts {
     static let renew = RedisScript(source: """
         local free, sessionKey, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
         local base, session, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-        local held = redis.call('GET', sessionKey)
+        local function heldLease(value)
+          if not value then return nil, nil end
+          local number, member = string.match(value, '^(%S+) (.+)$')
+          if number then return number, member end
+          return value, nil
+        end
+        local held, member = heldLease(redis.call('GET', sessionKey))
         if not held or not redis.call('ZSCORE', free, held) then return nil end
-        local member = redis.call('GET', base .. 'lease:' .. held)
+        local current = redis.call('GET', base .. 'lease:' .. held)
+        member = member or current
         if not member or string.sub(member, 1, #session + 1) ~= session .. '|' then return nil end
         if redis.call('LLEN', outbox) >= tonumber(ARGV[4]) then
           return redis.error_reply('BACKLOG the lease outbox is full; number.leases is not being published')
@@ -117,8 +136,8 @@ enum LeaseScripts {
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         local untilMs = now + ttl
-        redis.call('PEXPIRE', base .. 'lease:' .. held, ttl)
-        redis.call('PEXPIRE', sessionKey, ttl)
+        if current == member then redis.call('PEXPIRE', base .. 'lease:' .. held, ttl) end
+        redis.call('SET', sessionKey, held .. ' ' .. member, 'PX', ttl)
         redis.call('ZADD', free, untilMs, held)
         redis.call('ZADD', base .. 'hist:' .. held, untilMs, member)
         redis.call('HINCRBY', stats, 'renewed', 1)

@@ -21,7 +21,7 @@ public struct RedisKeys: Sendable {
         poolBase(advertiser: advertiser, pool: pool) + "stats"
     }
 
-    /// The number a session holds, expiring with its lease.
+    /// The lease a session holds, `number member` (the member as in the number's history), expiring with it.
     public func poolSession(advertiser: String, pool: String, session: String) -> String {
         poolBase(advertiser: advertiser, pool: pool) + "sess:" + session
     }

@@ -115,6 +115,47 @@ struct LeaseRulesTests {
         #expect(OutboxEntry("") == nil)
     }
 
+    @Test func recycledNumberStaysWithFirstSession() async throws {
+        let pool = try await makePool(["+15555550100"])
+        let first = try await grant(pool, "s-1", visitor: "v-1")
+        let shared = try await grant(pool, "s-2", visitor: "v-2")
+        #expect(shared.status == .recycled)
+        #expect(shared.number == first.number)
+
+        // The first session's lease still lives, so it keeps the number rather than recycling another one.
+        let again = try await grant(pool, "s-1", visitor: "v-1")
+        #expect(again.status == .renewed)
+        #expect(again.number == first.number)
+        #expect(again.from == first.from)
+        let renewal = try #require(try await store.renew(advertiser: advertiser.id, pool: pool, session: "s-1"))
+        #expect(renewal.record.from == first.from)
+        #expect(renewal.record.visitorId == "v-1")
+        let sharedAgain = try await grant(pool, "s-2", visitor: "v-2")
+        #expect(sharedAgain.status == .renewed)
+        #expect(sharedAgain.from == shared.from)
+
+        let history = try await store.history(advertiser: advertiser.id, pool: pool.id, number: "+15555550100", since: 0)
+        #expect(history.first { $0.sessionId == "s-1" }?.until == renewal.record.until)
+        #expect(history.first { $0.sessionId == "s-2" }?.recycled == true)
+    }
+
+    @Test func returningVisitorWaitsForSharedNumber() async throws {
+        let pool = try await makePool(["+15555550100"], leaseSeconds: 3)
+        let first = try await grant(pool, "s-a", visitor: "v-a")
+        let shared = try await grant(pool, "s-b", visitor: "v-b")
+        #expect(shared.status == .recycled)
+        try await Task.sleep(for: .milliseconds(1200))
+        let renewed = try await grant(pool, "s-a", visitor: "v-a")
+        #expect(renewed.status == .renewed)
+
+        // Once s-b's lease has ended, the number has no lease key, but s-a still holds it.
+        let sharedEnd = Date(timeIntervalSince1970: Double(try #require(shared.until)) / 1000)
+        try await Task.sleep(for: .milliseconds(max(0, Int(sharedEnd.timeIntervalSinceNow * 1000) + 300)))
+        let back = try await grant(pool, "s-c", visitor: "v-b")
+        #expect(back.number == first.number)
+        #expect(back.status == .recycled, "a number another session still holds must not be granted as free")
+    }
+
     @Test func sessionAskingAgainKeepsItsNumber() async throws {
         let pool = try await makePool(["+15555550100", "+15555550101"])
         let first = try await grant(pool, "s-1")
