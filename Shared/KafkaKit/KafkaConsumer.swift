@@ -21,7 +21,7 @@ public final class KafkaConsumer: Sendable {
     static let consumerOnlyKeys: Set<String> = [
         "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "auto.offset.reset",
         "enable.auto.commit", "enable.auto.offset.store", "auto.commit.interval.ms", "group.id",
-        "partition.assignment.strategy", "fetch.wait.max.ms", "group.instance.id",
+        "partition.assignment.strategy", "fetch.wait.max.ms", "group.instance.id", "queued.max.messages.kbytes",
     ]
 
     /// Joins `groupID` and subscribes to `topics`.
@@ -43,6 +43,9 @@ public final class KafkaConsumer: Sendable {
             "auto.commit.interval.ms": "1000",
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": "50",
+            // Prefetched messages wait in librdkafka's queue, 64 MiB by default; a quarter of that still keeps
+            // tens of thousands of web events ahead of the batch being applied, at a quarter of the memory.
+            "queued.max.messages.kbytes": "16384",
         ]
         for (key, value) in properties where !KafkaConsumer.producerOnlyKeys.contains(key) { all[key] = value }
         all["enable.auto.offset.store"] = "false"
