@@ -11,7 +11,7 @@ extension ServiceContext {
         do {
             return try await body()
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            // Every request fails while Redis is down, so one line every 10 seconds says how many did.
+            // Every request fails while Redis is down, so one line every 10 seconds counts the failures since the last.
             if let suppressed = redisFailureLog.due() {
                 logger.error("Redis unavailable", metadata: ["error": "\(error)", "failures.since.last.log": "\(suppressed)"])
             }
