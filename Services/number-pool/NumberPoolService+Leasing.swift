@@ -77,8 +77,10 @@ extension NumberPoolService {
             if isBot {
                 // Bots get the fallback number and no lease; the fallback is still published on number.leases.
                 guard let fallback = pool.fallbackNumber else {
-                    throw HTTPError.unavailable("bots get the fallback number, and pool \(pool.id) has no fallbackNumber",
-                                                retryAfterSeconds: 5)
+                    throw HTTPError.unavailable(
+                        "bots get the fallback number, and pool \(pool.id) has no fallbackNumber",
+                        retryAfterSeconds: 5
+                    )
                 }
                 let now = try await context.withRedis {
                     try await leases.recordFallback(advertiser: advertiser.id, pool: pool, number: fallback,
@@ -92,7 +94,8 @@ extension NumberPoolService {
                 }
             }
         } catch let error as LeaseBacklogError {
-            context.logger.error("Lease request rejected: the lease outbox is full because number.leases is not being published",
+            context.logger.error("Lease request rejected: the lease outbox is full because number.leases is not "
+                                 + "being published",
                                  metadata: ["pool": error.pool])
             throw HTTPError.unavailable("the event broker has been unreachable for too long; try again",
                                         retryAfterSeconds: 5)
@@ -104,7 +107,8 @@ extension NumberPoolService {
                                                                                "pool": pool.id])
         }
         guard let number = grant.number else {
-            throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber", retryAfterSeconds: 5)
+            throw HTTPError.unavailable("pool \(pool.id) has no free number and no fallbackNumber",
+                                        retryAfterSeconds: 5)
         }
         Metrics.shared.increment("ringtrail_leases_total", labels: ["advertiser": advertiser.id, "pool": pool.id,
                                                                    "status": grant.status.rawValue])

@@ -9,8 +9,8 @@ import Synchronization
 /// safe to share between tasks: `rd_kafka_t` is thread-safe and the pending sends are kept in a `Mutex`.
 ///
 /// An idempotent producer can hit a fatal error, for example when a restarted broker has lost the state of its
-/// producer id (`UNKNOWN_PRODUCER_ID`), and librdkafka then fails every later message. The poll thread notices it, fails the
-/// messages still queued so that their senders can retry, and replaces the handle with a new one.
+/// producer id (`UNKNOWN_PRODUCER_ID`), and librdkafka then fails every later message. The poll thread notices
+/// it, fails the messages still queued so that their senders can retry, and replaces the handle with a new one.
 public final class KafkaProducer: Sendable {
     /// The current handle. Produce calls hold the lock, so a handle is destroyed only when no call uses it. The
     /// last one is destroyed by `shutdown()` after the poll thread stopped.

@@ -67,7 +67,8 @@ public struct OutboxEntry: Sendable, Equatable {
 /// published in order. An entry leaves the outbox only after the broker acknowledged it; a publisher that dies in
 /// between leaves it to the next, which publishes it again with the same event id.
 public struct LeaseOutbox: Sendable {
-    /// Entries a pool's outbox may hold before the scripts reject new lease requests (an estimate of 10 MB of Redis memory at 100 bytes an entry).
+    /// Entries a pool's outbox may hold before the scripts reject new lease requests. At about 100 bytes an entry
+    /// that is an estimated 10 MB of Redis memory.
     public static let maxBacklog = 100_000
 
     public let redis: RedisClient
@@ -88,7 +89,9 @@ public struct LeaseOutbox: Sendable {
 
     /// Takes the pool's lock and returns up to `limit` of its oldest entries, or nil when another publisher
     /// holds the lock. Entries that cannot be parsed come back as nil and are dropped with the batch.
-    public func claim(advertiser: String, pool: String, limit: Int) async throws -> [(text: String, entry: OutboxEntry?)]? {
+    public func claim(advertiser: String, pool: String, limit: Int) async throws
+        -> [(text: String, entry: OutboxEntry?)]?
+    {
         let reply = try await redis.evaluate(
             LeaseScripts.claimOutbox,
             keys: [keys.poolOutbox(advertiser: advertiser, pool: pool),

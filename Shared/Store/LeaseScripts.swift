@@ -7,8 +7,8 @@ import RedisKit
 /// `<base>outbox`, as `status|number|session|visitor|fromMs|untilMs|timeMs` (`untilMs` is empty for a fallback).
 /// The number-pool publishes the outbox in order and then trims it (`LeaseOutbox`), so a lease is on the topic
 /// even when the service dies right after the script, or the broker is down for a while. When the outbox holds
-/// `maxBacklog` entries, because nothing has been published for a long time, the scripts reject the request with `backlog`
-/// instead of letting it grow without bound.
+/// `maxBacklog` entries, because nothing has been published for a long time, the scripts reject the request with
+/// `backlog` instead of letting it grow without bound.
 ///
 /// Every key a script touches starts with the pool's base key, which carries the pool's hash tag, so all of them
 /// live in one Redis Cluster slot. Times come from Redis's own clock (`TIME`), so several service instances agree.
@@ -108,7 +108,8 @@ enum LeaseScripts {
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         if redis.call('LLEN', outbox) >= tonumber(ARGV[4]) then return -1 end
         redis.call('HINCRBY', stats, 'fallback', 1)
-        redis.call('RPUSH', outbox, 'fallback|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. ARGV[2] .. '|' .. now .. '||' .. now)
+        redis.call('RPUSH', outbox,
+          'fallback|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. ARGV[2] .. '|' .. now .. '||' .. now)
         return now
         """)
 
