@@ -11,6 +11,7 @@ import Synchronization
 /// An idempotent producer can hit a fatal error, for example when a restarted broker has lost the state of its
 /// producer id (`UNKNOWN_PRODUCER_ID`), and librdkafka then fails every later message. The poll thread notices
 /// it, fails the messages still queued so that their senders can retry, and replaces the handle with a new one.
+/// It does the same when a message timed out and none was delivered since.
 public final class KafkaProducer: Sendable {
     /// The current handle. Produce calls hold the lock, so a handle is destroyed only when no call uses it. The
     /// last one is destroyed by `shutdown()` after the poll thread stopped.
@@ -75,25 +76,31 @@ public final class KafkaProducer: Sendable {
             var reason = [CChar](repeating: 0, count: 512)
             if rd_kafka_fatal_error(handle, &reason, reason.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
                 replace(handle, reason: errorString(reason))
+            } else if tracker.isStalled {
+                // A broker restarted with its state lost can answer every produce request of the old producer id
+                // with UNKNOWN_PRODUCER_ID without librdkafka raising a fatal error, so messages only time out. A
+                // new handle gets a new producer id. When the broker is simply down, the new handle waits too.
+                replace(handle, reason: "messages timed out and none was delivered since")
             }
         }
         pollThreadDone.signal()
     }
 
-    /// Swaps a handle that hit a fatal error for a new one, then fails what the old one still queued and
-    /// destroys it. Runs on the poll thread.
+    /// Swaps a handle that hit a fatal error or stalled for a new one, then fails what the old one still queued
+    /// and destroys it. Runs on the poll thread.
     private func replace(_ failed: OpaquePointer, reason: String) {
         let fresh: OpaquePointer
         do {
             fresh = try KafkaProducer.makeHandle(properties, tracker: tracker)
         } catch {
-            logger.error("Kafka producer hit a fatal error and could not be replaced; retrying in 1 s",
+            logger.error("Kafka producer could not be replaced; retrying in 1 s",
                          metadata: ["error": reason, "replacement.error": "\(error)"])
             Thread.sleep(forTimeInterval: 1)
             return
         }
         current.withLock { $0.handle = fresh }
-        logger.error("Kafka producer hit a fatal error; replaced it with a new one, queued messages fail",
+        tracker.resetOutcomes()
+        logger.error("Kafka producer replaced by a new one; the messages it still queued fail",
                      metadata: ["error": reason, "kafka.queued": "\(rd_kafka_outq_len(failed))"])
         // Purged messages get a delivery report with an error, which resumes their senders.
         rd_kafka_purge(failed, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
@@ -210,6 +217,10 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// False while the producer delivers nothing: a message timed out after the last delivery. The poll thread
+    /// then replaces the handle, so this clears once the new handle delivers or its messages time out again.
+    public var isDelivering: Bool { !tracker.isStalled }
+
     /// Messages queued in librdkafka and not yet acknowledged.
     public var queuedCount: Int { current.withLock { Int(rd_kafka_outq_len($0.handle)) } }
 
@@ -262,6 +273,21 @@ final class DeliveryTracker: Sendable {
 
     private let nextIdentifier = Atomic<UInt>(1)
     private let pending = Mutex<[UInt: Waiter]>([:])
+    /// When a message was last delivered, and when one last timed out, as `ContinuousClock` instants.
+    private let outcomes = Mutex<(delivered: ContinuousClock.Instant, timedOut: ContinuousClock.Instant?)>(
+        (ContinuousClock.now, nil)
+    )
+
+    /// True when a message timed out after the last delivery: the producer has delivered nothing for at least
+    /// `message.timeout.ms`.
+    var isStalled: Bool {
+        outcomes.withLock { outcome in outcome.timedOut.map { $0 > outcome.delivered } ?? false }
+    }
+
+    /// Starts a fresh account, for a new handle.
+    func resetOutcomes() {
+        outcomes.withLock { $0 = (ContinuousClock.now, nil) }
+    }
 
     func nextID() -> UInt { nextIdentifier.wrappingAdd(1, ordering: .relaxed).oldValue }
 
@@ -271,6 +297,11 @@ final class DeliveryTracker: Sendable {
 
     /// Counts one delivery report of `id` and resumes its sender, outside the lock, after the last one.
     func complete(id: UInt, error: rd_kafka_resp_err_t) {
+        if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+            outcomes.withLock { $0.delivered = ContinuousClock.now }
+        } else if error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT {
+            outcomes.withLock { $0.timedOut = ContinuousClock.now }
+        }
         let finished = pending.withLock { table -> Waiter? in
             guard var waiter = table[id] else { return nil }
             waiter.remaining -= 1

@@ -128,6 +128,9 @@ public enum ServiceRunner {
             } catch {
                 checks["kafka"] = "\(error)"
             }
+            if !producer.isDelivering {
+                checks["kafka"] = "messages to the broker time out; the producer is being replaced"
+            }
             return checks
         }
         let workers = try await setup(context, router)

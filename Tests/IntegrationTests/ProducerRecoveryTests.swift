@@ -3,8 +3,8 @@ import KafkaKit
 import ServiceKit
 import Testing
 
-/// An idempotent producer that hits a fatal error (a broker that forgot its producer id, for example) fails every
-/// later message. KafkaProducer must replace its handle and deliver again, without a service restart.
+/// An idempotent producer that hits a fatal error, or whose broker restarted and lost its producer id, delivers
+/// nothing more. KafkaProducer must replace its handle and deliver again, without a service restart.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct ProducerRecoveryTests {
     @Test func producerDeliversAfterFatalError() async throws {
@@ -30,5 +30,67 @@ struct ProducerRecoveryTests {
             }
         }
         #expect(delivered == 5, "sends after the fatal error kept failing: \(failures.suffix(3))")
+    }
+
+    /// A broker of its own, storing in memory like `make up` runs it, so a restart loses every producer id.
+    static func startBroker(port: UInt16, log: URL) async throws -> Process {
+        let tansu = ".deps/bin/tansu"
+        guard FileManager.default.isExecutableFile(atPath: tansu) else {
+            throw TestStackError("\(tansu) is missing: run the tests with `make test`, which installs the broker")
+        }
+        let url = "tcp://127.0.0.1:\(port)"
+        let process = try TestStack.spawn(
+            binary: tansu,
+            arguments: ["broker", "--listener-url", url, "--advertised-listener-url", url,
+                        "--storage-engine", "memory://tansu/"],
+            environment: ProcessInfo.processInfo.environment,
+            log: log
+        )
+        let admin = try KafkaAdmin(brokers: "127.0.0.1:\(port)")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            do {
+                try await admin.createTopics(["recovery"], partitions: 1)
+                return process
+            } catch {
+                guard ContinuousClock.now < deadline else {
+                    throw TestStackError("the broker on port \(port) did not start; see \(log.path)")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    @Test func producerDeliversAfterBrokerLosesItsState() async throws {
+        let port = try TestStack.freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ringtrail-recovery-\(port).log")
+        var broker = try await Self.startBroker(port: port, log: log)
+        defer { broker.terminate() }
+        // A short message timeout, so the stall shows within seconds instead of the default 30.
+        let producer = try KafkaProducer(brokers: "127.0.0.1:\(port)", properties: ["message.timeout.ms": "3000"],
+                                         logger: Logger(label: "recovery-test"))
+        defer { producer.shutdown(timeout: .seconds(1)) }
+        for index in 0..<3 {
+            try await producer.send(topic: "recovery", key: "k", value: Array("before \(index)".utf8))
+        }
+
+        kill(broker.processIdentifier, SIGKILL)
+        broker.waitUntilExit()
+        broker = try await Self.startBroker(port: port, log: log)
+
+        let deadline = ContinuousClock.now + .seconds(40)
+        var delivered = 0
+        var failures: [String] = []
+        while delivered < 3, ContinuousClock.now < deadline {
+            do {
+                try await producer.send(topic: "recovery", key: "k", value: Array("after \(delivered)".utf8))
+                delivered += 1
+            } catch {
+                failures.append("\(error)")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(delivered == 3, "sends after the broker restart kept failing: \(failures.suffix(3))")
+        #expect(producer.isDelivering)
     }
 }
