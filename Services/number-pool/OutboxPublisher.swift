@@ -86,8 +86,8 @@ final class OutboxPublisher: Sendable {
         }
     }
 
-    /// Publishes the pool's entries, batch by batch while batches are full, until another instance holds the
-    /// outbox or a publish fails.
+    /// Publishes the pool's entries, batch by batch while batches are full, until another instance has the
+    /// outbox's lock or a publish fails.
     private func drain(_ id: PoolID) async {
         while true {
             do {

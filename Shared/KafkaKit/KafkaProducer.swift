@@ -77,7 +77,7 @@ public final class KafkaProducer: Sendable {
             if rd_kafka_fatal_error(handle, &reason, reason.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
                 replace(handle, reason: errorString(reason))
             } else if tracker.isStalled {
-                // A broker restarted with its state lost can answer every produce request of the old producer id
+                // A broker restarted with its state lost can reject every produce request of the old producer id
                 // with UNKNOWN_PRODUCER_ID without librdkafka raising a fatal error, so messages only time out. A
                 // new handle gets a new producer id. When the broker is simply down, the new handle waits too.
                 replace(handle, reason: "messages timed out and none was delivered since")

@@ -20,7 +20,7 @@ public enum BotDetector {
     /// True when `userAgent` is empty or names a crawler or an HTTP library.
     public static func isBot(userAgent: String?) -> Bool {
         guard let userAgent, !userAgent.isEmpty, userAgent != "-" else { return true }
-        // A site sees the same few hundred user agents again and again, so answers are remembered. The cache is
+        // A site sees the same few hundred user agents again and again, so results are cached. The cache is
         // emptied when full, and long user agents are not kept, so odd clients cannot make it grow.
         let cacheable = userAgent.utf8.count <= 512
         if cacheable, let known = answers.withLock({ $0[userAgent] }) { return known }

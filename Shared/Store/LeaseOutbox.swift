@@ -47,13 +47,13 @@ public struct OutboxEntry: Sendable, Equatable {
         self.text = text
     }
 
-    /// The payload `number.leases` carries for this entry.
+    /// Makes the payload that `number.leases` carries for this entry.
     public func event(pool: String) -> LeaseEvent {
         LeaseEvent(pool: pool, number: number, sessionId: sessionId, visitorId: visitorId, status: status,
                    from: Timestamp.format(milliseconds: from), until: until.map { Timestamp.format(milliseconds: $0) })
     }
 
-    /// A CloudEvent id that is the same each time this entry is published, so that consumers can recognize an
+    /// Returns a CloudEvent id that is the same each time this entry is published, so that consumers can recognize an
     /// entry published twice (by a publisher that lost its lock, or died before trimming the outbox).
     public func eventID(advertiser: String, pool: String) -> String {
         "lease-" + Digest.sha256Hex("\(advertiser)/\(pool)/\(text)").prefix(32)

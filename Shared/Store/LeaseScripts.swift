@@ -6,7 +6,7 @@ import RedisKit
 /// Every lease event that `number.leases` must carry is appended, in the same script, to the pool's outbox, the list
 /// `<base>outbox`, as `status|number|session|visitor|fromMs|untilMs|timeMs` (`untilMs` is empty for a fallback).
 /// The number-pool publishes the outbox in order and then trims it (`LeaseOutbox`), so a lease is on the topic
-/// even when the service dies right after the script, or the broker is down for a while. When the outbox holds
+/// even when the service dies right after the script, or the broker is down for a while. When the outbox contains
 /// `maxBacklog` entries, because nothing has been published for a long time, the scripts reject the request with
 /// `backlog` instead of letting it grow without bound.
 ///

@@ -65,8 +65,8 @@ public struct LeaseStore: Sendable {
         self.keys = keys
     }
 
-    /// Grants `session` a number of `pool`, following the leasing rules in one atomic script that also records
-    /// the answer in the pool's outbox.
+    /// Grants `session` a number of `pool`, following the leasing rules in one atomic script that also appends
+    /// the lease event to the pool's outbox.
     ///
     /// - Throws: `LeaseBacklogError` when the outbox is full; `RedisError` when Redis is unreachable or the
     ///   script failed.
@@ -113,9 +113,9 @@ public struct LeaseStore: Sendable {
         }
     }
 
-    /// Counts a fallback answer given without a lease (bots) and records it in the pool's outbox.
+    /// Counts a fallback given without a lease (bots) and records it in the pool's outbox.
     ///
-    /// - Returns: the time of the answer in milliseconds since the epoch.
+    /// - Returns: the time of the fallback in milliseconds since the epoch.
     /// - Throws: `LeaseBacklogError` when the outbox is full; `RedisError` when Redis is unreachable.
     public func recordFallback(advertiser: String, pool: Pool, number: String, session: String,
                                visitor: String?) async throws -> Int64 {

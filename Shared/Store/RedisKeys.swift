@@ -41,12 +41,12 @@ public struct RedisKeys: Sendable {
         poolBase(advertiser: advertiser, pool: pool) + "hist:" + number
     }
 
-    /// List of the pool's lease answers not yet published on `number.leases`, oldest first (see `LeaseScripts`).
+    /// List of the pool's lease events not yet published on `number.leases`, oldest first (see `LeaseScripts`).
     public func poolOutbox(advertiser: String, pool: String) -> String {
         poolBase(advertiser: advertiser, pool: pool) + "outbox"
     }
 
-    /// The lock a publisher holds while it publishes the pool's outbox; its value is the publisher's id.
+    /// Key of the lock a publisher takes while it publishes the pool's outbox. Its value is the publisher's id.
     public func poolOutboxLock(advertiser: String, pool: String) -> String {
         poolBase(advertiser: advertiser, pool: pool) + "outbox:lock"
     }

@@ -84,7 +84,7 @@ public final class TenantRegistry: Sendable {
         return state.withLock { $0.principals[hash] }
     }
 
-    /// Hashes of keys seen lately, since every request presents one; emptied when it holds `keyHashLimit`, so
+    /// Hashes of keys seen lately, since every request presents one; emptied when it contains `keyHashLimit` entries, so
     /// a client sending random keys cannot make it grow.
     private let keyHashes = Mutex<[String: String]>([:])
     private static let keyHashLimit = 1024
@@ -135,10 +135,7 @@ public final class TenantRegistry: Sendable {
         if key == nil, let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                var text = parts[1]
-                while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-                while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-                key = String(text)
+                key = String(parts[1].trimmingHeaderWhitespace())
             }
         }
         guard let key, !key.isEmpty else {

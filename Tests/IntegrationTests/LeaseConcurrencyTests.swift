@@ -15,7 +15,7 @@ struct LeaseConcurrencyTests {
         var from: Int64
     }
 
-    /// An answer left in a pool's outbox by an instance that died before publishing it is published by the
+    /// A lease event left in a pool's outbox by an instance that died before publishing it is published by the
     /// running one, with the id the entry determines, and leaves the outbox.
     @Test func entryLeftInOutboxIsPublished() async throws {
         let stack = try await TestStack.shared()
