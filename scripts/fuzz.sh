@@ -46,7 +46,7 @@ if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" -newer "$binary" -print -q
 fi
 
 targets=(${FUZZ_TARGETS:-cloudevent-web cloudevent-call cloudevent-match cloudevent-outcome collect telnyx generic
-    twilio-form request-target phone timestamp flat-json})
+    twilio-form request-target phone timestamp flat-json json-value})
 share=$(( seconds / ${#targets[@]} ))
 if [ "$share" -lt 1 ]; then share=1; fi
 

@@ -76,7 +76,11 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
     public static func decode(_ bytes: [UInt8], expectedTypes: Set<String>? = nil) throws(ValidationError) -> Self {
         let event: Self
         do {
-            event = try CloudEvent.decoder.decode(Self.self, from: Data(bytes))
+            if let fast = Self.readWithoutDecoder(bytes) {
+                event = fast
+            } else {
+                event = try CloudEvent.decoder.decode(Self.self, from: Data(bytes))
+            }
         } catch let error as DecodingError {
             throw ValidationError(describing: error)
         } catch {
@@ -86,6 +90,26 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         if let validating = event.data as? any Validating {
             try validating.validate()
         }
+        return event
+    }
+
+    /// The event read without `JSONDecoder`, for payloads that are `JSONValueReadable`; nil when the bytes need
+    /// `JSONDecoder`, to decode them or to explain what is wrong. It does not validate.
+    public static func readWithoutDecoder(_ bytes: [UInt8]) -> Self? {
+        guard let readable = Payload.self as? any JSONValueReadable.Type,
+              let tree = JSONValue.parse(bytes), let fields = JSONFields(tree),
+              let specversion = fields.string("specversion"), let id = fields.string("id"),
+              let source = fields.string("source"), let type = fields.string("type"), let time = fields.string("time"),
+              let subject = fields.optionalString("subject"),
+              let datacontenttype = fields.optionalString("datacontenttype"),
+              let advertiserid = fields.string("advertiserid"),
+              let dataValue = fields.fields["data"], let data = readable.init(json: dataValue) as? Payload
+        else { return nil }
+        var event = CloudEvent(id: id, source: source, type: type, subject: subject, advertiserID: advertiserid,
+                               data: data)
+        event.specversion = specversion
+        event.time = time
+        event.datacontenttype = datacontenttype ?? "application/json"
         return event
     }
 

@@ -36,65 +36,145 @@ public enum ApplyResult: Sendable, Equatable {
 }
 
 extension SessionStore {
-    /// KEYS: session hash, events list, seen set, clicks set, phones set, routes hash.
-    /// ARGV: message id, event JSON, timestamp ms, is page (1/0), is phone click (1/0), phone or '', retention ms,
-    /// max events, inactivity timeout ms (0 turns splitting off), then field/value pairs written on first touch
-    /// (visitorId, landingPage, …) and overwritten when an earlier page event arrives late.
+    /// Applies the events of one session from a batch, in batch order, in one call: each event gets the same result
+    /// as it would alone, but the session's state is read once and written once.
     ///
-    /// Returns {1, 1} when applied, {0, visit} for a message id seen before, and {2, n} when the event belongs to
-    /// the session's n-th visit: it came more than the timeout after the last activity, or a later visit already
-    /// began. The caller then applies it to the session `<id>~<n>`. The routes hash remembers where each such
-    /// message went, so a redelivered one goes to the same visit.
+    /// KEYS: session hash, events list, seen set, clicks set, phones set, routes hash.
+    /// ARGV: retention ms, max events, inactivity timeout ms (0 turns splitting off), and the session it continues
+    /// or ''. Then six values per event: message id, event JSON, timestamp ms, flags (1 page plus 2 phone click),
+    /// phone or '', and a count n of the field/value pairs that follow. Those fields are written on first touch
+    /// (visitorId, landingPage, …); the landing fields are overwritten when an earlier page event arrives late.
+    ///
+    /// Returns a code and a visit per event: {1, 1} applied, {0, 1} for a message id seen before, and {2, n}
+    /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity, or
+    /// a later visit already began. The caller then applies it to the session `<id>~<n>`. The routes hash remembers
+    /// where each such message went, so a redelivered one goes to the same visit.
     static let applyScript = RedisScript(source: """
         local session, events, seen, clicks, phones, routes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-        local messageId, json, ts = ARGV[1], ARGV[2], tonumber(ARGV[3])
-        local isPage, isClick, phone = ARGV[4] == '1', ARGV[5] == '1', ARGV[6]
-        local retention, cap, timeout = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+        local retention, cap, timeout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local previous = ARGV[4]
 
-        if timeout > 0 then
-          local routed = redis.call('HGET', routes, messageId)
-          if routed then return {2, tonumber(routed)} end
-          if redis.call('SISMEMBER', seen, messageId) == 1 then return {0, 1} end
-          local visit = tonumber(redis.call('HGET', session, 'visit') or '1')
-          local lastAt = tonumber(redis.call('HGET', session, 'visitLastAt')
-            or redis.call('HGET', session, 'lastActiveAt') or '')
-          if lastAt and ts - lastAt > timeout then
-            visit = visit + 1
-            redis.call('HSET', session, 'visit', visit, 'visit:' .. visit, ts)
-            lastAt = nil
+        local batch, ids, names, named = {}, {}, {}, {}
+        local i = 5
+        while i <= #ARGV do
+          local flags, count = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 5])
+          batch[#batch + 1] = {id = ARGV[i], json = ARGV[i + 1], ts = tonumber(ARGV[i + 2]), at = ARGV[i + 2],
+            isPage = flags % 2 == 1, isClick = flags >= 2, phone = ARGV[i + 4], first = i + 6, count = count}
+          ids[#ids + 1] = ARGV[i]
+          for f = i + 6, i + 4 + 2 * count, 2 do
+            if not named[ARGV[f]] then named[ARGV[f]] = true; names[#names + 1] = ARGV[f] end
           end
-          if visit > 1 then
-            if (not lastAt) or ts > lastAt then redis.call('HSET', session, 'visitLastAt', ts) end
-            redis.call('HSET', routes, messageId, visit)
-            redis.call('PEXPIRE', routes, retention)
-            redis.call('PEXPIRE', session, retention)
-            return {2, visit}
+          i = i + 6 + 2 * count
+        end
+        if previous ~= '' and not named['previousSessionId'] then names[#names + 1] = 'previousSessionId' end
+
+        local function chunked(command, key, items)
+          for from = 1, #items, 1000 do
+            redis.call(command, key, unpack(items, from, math.min(from + 999, #items)))
           end
         end
 
-        if redis.call('SADD', seen, messageId) == 0 then return {0, 1} end
-        local first = tonumber(redis.call('HGET', session, 'startedAt') or '')
-        local last = tonumber(redis.call('HGET', session, 'lastActiveAt') or '')
-        local hasLanding = redis.call('HEXISTS', session, 'landingPage') == 1
-        local earliest = (not first) or ts < first
-        if earliest then redis.call('HSET', session, 'startedAt', ts) end
-        if (not last) or ts > last then redis.call('HSET', session, 'lastActiveAt', ts) end
-        for i = 10, #ARGV, 2 do
-          local field, value = ARGV[i], ARGV[i + 1]
-          local landingField = field == 'landingPage' or field == 'referrer' or field == 'campaign'
-            or field == 'clickIds' or field == 'channel'
-          if landingField then
-            if isPage and ((not hasLanding) or earliest) then redis.call('HSET', session, field, value) end
-          else
-            redis.call('HSETNX', session, field, value)
+        local stateNames = {'visit', 'visitLastAt', 'lastActiveAt', 'startedAt', 'landingPage'}
+        for _, name in ipairs(names) do stateNames[#stateNames + 1] = name end
+        local values = redis.call('HMGET', session, unpack(stateNames))
+        local hash, changed, order = {}, {}, {}
+        for n, name in ipairs(stateNames) do hash[name] = values[n] or nil end
+        local function set(field, value)
+          hash[field] = value
+          if not changed[field] then changed[field] = true; order[#order + 1] = field end
+        end
+
+        local known = {}
+        local seenBefore = {}
+        for n = 1, #ids, 1000 do
+          local flags = redis.call('SMISMEMBER', seen, unpack(ids, n, math.min(n + 999, #ids)))
+          for k, flag in ipairs(flags) do if flag == 1 then seenBefore[ids[n + k - 1]] = true end end
+        end
+        local routed = {}
+        if timeout > 0 and redis.call('EXISTS', routes) == 1 then
+          for n = 1, #ids, 1000 do
+            local visits = redis.call('HMGET', routes, unpack(ids, n, math.min(n + 999, #ids)))
+            for k, visit in ipairs(visits) do if visit then routed[ids[n + k - 1]] = tonumber(visit) end end
           end
         end
-        redis.call('RPUSH', events, json)
-        redis.call('LTRIM', events, -cap, -1)
-        if isClick then redis.call('ZADD', clicks, ts, messageId) end
-        if phone ~= '' then redis.call('SADD', phones, phone) end
-        for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], retention) end
-        return {1, 1}
+
+        local replies, pushes, clickItems, phoneItems, newRoutes, added = {}, {}, {}, {}, {}, {}
+        local applied, routedAny = false, false
+        for _, e in ipairs(batch) do
+          local code, visitOf = 1, 1
+          if timeout > 0 then
+            if routed[e.id] then
+              code, visitOf = 2, routed[e.id]
+            elseif seenBefore[e.id] or known[e.id] then
+              code = 0
+            else
+              local visit = tonumber(hash['visit'] or '1')
+              local lastAt = tonumber(hash['visitLastAt'] or hash['lastActiveAt'] or '')
+              if lastAt and e.ts - lastAt > timeout then
+                visit = visit + 1
+                set('visit', tostring(visit))
+                set('visit:' .. visit, e.at)
+                lastAt = nil
+              end
+              if visit > 1 then
+                if (not lastAt) or e.ts > lastAt then set('visitLastAt', e.at) end
+                routed[e.id] = visit
+                newRoutes[#newRoutes + 1] = e.id
+                newRoutes[#newRoutes + 1] = tostring(visit)
+                routedAny = true
+                code, visitOf = 2, visit
+              end
+            end
+          end
+          if code == 1 and (seenBefore[e.id] or known[e.id]) then code = 0 end
+          if code == 1 then
+            known[e.id] = true
+            added[#added + 1] = e.id
+            applied = true
+            local first = tonumber(hash['startedAt'] or '')
+            local last = tonumber(hash['lastActiveAt'] or '')
+            local hasLanding = hash['landingPage'] ~= nil
+            local earliest = (not first) or e.ts < first
+            if earliest then set('startedAt', e.at) end
+            if (not last) or e.ts > last then set('lastActiveAt', e.at) end
+            for f = e.first, e.first + 2 * e.count - 2, 2 do
+              local field, value = ARGV[f], ARGV[f + 1]
+              local landingField = field == 'landingPage' or field == 'referrer' or field == 'campaign'
+                or field == 'clickIds' or field == 'channel'
+              if landingField then
+                if e.isPage and ((not hasLanding) or earliest) then set(field, value) end
+              elseif hash[field] == nil then
+                set(field, value)
+              end
+            end
+            if previous ~= '' and hash['previousSessionId'] == nil then set('previousSessionId', previous) end
+            pushes[#pushes + 1] = e.json
+            if e.isClick then clickItems[#clickItems + 1] = e.at; clickItems[#clickItems + 1] = e.id end
+            if e.phone ~= '' then phoneItems[#phoneItems + 1] = e.phone end
+          end
+          replies[#replies + 1] = code
+          replies[#replies + 1] = visitOf
+        end
+
+        if #order > 0 then
+          local writes = {}
+          for _, field in ipairs(order) do writes[#writes + 1] = field; writes[#writes + 1] = hash[field] end
+          chunked('HSET', session, writes)
+        end
+        if routedAny then
+          chunked('HSET', routes, newRoutes)
+          redis.call('PEXPIRE', routes, retention)
+          redis.call('PEXPIRE', session, retention)
+        end
+        if applied then
+          chunked('SADD', seen, added)
+          chunked('RPUSH', events, pushes)
+          redis.call('LTRIM', events, -cap, -1)
+          if #clickItems > 0 then chunked('ZADD', clicks, clickItems) end
+          if #phoneItems > 0 then chunked('SADD', phones, phoneItems) end
+          for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], retention) end
+        end
+        return replies
         """)
 
     /// Applies one validated web event; see `apply(_:)` for a batch.
@@ -107,10 +187,9 @@ extension SessionStore {
 
     /// Applies a batch of validated web events in a few round trips and returns one result per event, in order.
     ///
-    /// Each event's session keys change in one script, de-duplication by message id included. Events of one session
-    /// are applied in batch order. The visitor, advertiser and caller-number indexes are sorted sets and sets, so
-    /// they are written again for duplicates too: a process that died between the two steps loses nothing when the
-    /// batch is delivered again.
+    /// The events of each session change its keys in one script, de-duplication by message id included, in batch
+    /// order. The visitor, advertiser and caller-number indexes are sorted sets and sets, so they are written again
+    /// for duplicates too: a process that died between the two steps loses nothing when the batch is delivered again.
     /// - Throws: `RedisError` when Redis is unreachable or replies with a retriable error (loading, busy). Nothing
     ///   is then known to be applied, and applying the batch again is safe.
     public func apply(_ batch: [IncomingWebEvent]) async throws -> [ApplyResult] {
@@ -118,32 +197,39 @@ extension SessionStore {
 
         let prepared = batch.map(\.prepared)
         var results = [ApplyResult?](repeating: nil, count: batch.count)
-        var routed: [(index: Int, visit: Int)] = []
 
-        let replies = try await redis.pipeline(prepared.map { command(for: $0, session: $0.sessionId) })
-        for (index, reply) in replies.enumerated() {
-            let values = try Self.scriptReply(reply, index: index, results: &results)
-            guard let values else { continue }
-            let session = prepared[index].sessionId
-            switch values.code {
-            case 2: routed.append((index, values.visit))
-            case 0: results[index] = .duplicate(sessionId: session)
-            default: results[index] = .applied(sessionId: session)
+        let groups = Self.groups(prepared.indices) { SessionGroupKey(prepared[$0].advertiser, prepared[$0].sessionId) }
+        var routed: [(index: Int, visit: Int)] = []
+        let replies = try await redis.pipeline(groups.map { group in
+            command(for: group.members.map { prepared[$0] }, session: group.key.session)
+        })
+        for (group, reply) in zip(groups, replies) {
+            let session = group.key.session
+            for (index, code, visit) in try Self.readScriptReply(reply, members: group.members, results: &results) {
+                switch code {
+                case 2: routed.append((index, visit))
+                case 0: results[index] = .duplicate(sessionId: session)
+                default: results[index] = .applied(sessionId: session)
+                }
             }
         }
 
         if !routed.isEmpty {
-            let commands = routed.map { item -> PipelinedCommand in
-                let event = prepared[item.index]
-                return command(for: event, session: Self.visitSession(event.sessionId, visit: item.visit),
-                               previous: Self.visitSession(event.sessionId, visit: item.visit - 1))
+            let visitGroups = Self.groups(routed.indices) { position in
+                let event = prepared[routed[position].index]
+                return SessionGroupKey(event.advertiser, Self.visitSession(event.sessionId, visit: routed[position].visit))
             }
-            let visitReplies = try await redis.pipeline(commands)
-            for (position, reply) in visitReplies.enumerated() {
-                let item = routed[position]
-                guard let values = try Self.scriptReply(reply, index: item.index, results: &results) else { continue }
-                let session = Self.visitSession(prepared[item.index].sessionId, visit: item.visit)
-                results[item.index] = values.code == 0 ? .duplicate(sessionId: session) : .applied(sessionId: session)
+            let visitReplies = try await redis.pipeline(visitGroups.map { group in
+                let first = routed[group.members[0]]
+                return command(for: group.members.map { prepared[routed[$0].index] }, session: group.key.session,
+                               previous: Self.visitSession(prepared[first.index].sessionId, visit: first.visit - 1))
+            })
+            for (group, reply) in zip(visitGroups, visitReplies) {
+                let session = group.key.session
+                let members = group.members.map { routed[$0].index }
+                for (index, code, _) in try Self.readScriptReply(reply, members: members, results: &results) {
+                    results[index] = code == 0 ? .duplicate(sessionId: session) : .applied(sessionId: session)
+                }
             }
         }
 
@@ -157,12 +243,49 @@ extension SessionStore {
         visit <= 1 ? session : "\(session)~\(visit)"
     }
 
-    private func command(for event: PreparedWebEvent, session: String, previous: String? = nil) -> PipelinedCommand {
-        let advertiser = event.advertiser
-        var fields = event.fields
-        if let previous { fields += ["previousSessionId", previous] }
+    struct SessionGroupKey: Hashable {
+        var advertiser: String
+        var session: String
+
+        init(_ advertiser: String, _ session: String) {
+            self.advertiser = advertiser
+            self.session = session
+        }
+    }
+
+    /// Splits `items` by `key`, groups in order of first appearance and members in their own order.
+    static func groups<Items: Collection>(
+        _ items: Items,
+        by key: (Items.Element) -> SessionGroupKey
+    ) -> [(key: SessionGroupKey, members: [Items.Element])] {
+        var positions: [SessionGroupKey: Int] = [:]
+        var groups: [(key: SessionGroupKey, members: [Items.Element])] = []
+        for item in items {
+            let groupKey = key(item)
+            if let position = positions[groupKey] {
+                groups[position].members.append(item)
+            } else {
+                positions[groupKey] = groups.count
+                groups.append((groupKey, [item]))
+            }
+        }
+        return groups
+    }
+
+    /// Builds the script call for the events of one session, or of one later visit of it with `previous`.
+    private func command(for events: [PreparedWebEvent], session: String, previous: String? = nil) -> PipelinedCommand {
+        let first = events[0]
+        let advertiser = first.advertiser
         // Visits after the first are sessions of their own and are never split again.
-        let timeout = previous == nil ? event.timeout : 0
+        let timeout = previous == nil ? first.timeout : 0
+        var arguments = [String(first.retention), String(SessionStore.maxEvents), String(timeout), previous ?? ""]
+        arguments.reserveCapacity(4 + events.reduce(0) { $0 + 6 + $1.fields.count })
+        for event in events {
+            let flags = (event.isPage ? 1 : 0) + (event.isPhoneClick ? 2 : 0)
+            arguments += [event.messageId, event.json, String(event.timestamp), String(flags), event.phone ?? "",
+                          String(event.fields.count / 2)]
+            arguments += event.fields
+        }
         return .script(
             Self.applyScript,
             keys: [
@@ -173,33 +296,36 @@ extension SessionStore {
                 keys.sessionPhones(advertiser: advertiser, session: session),
                 keys.sessionRoutes(advertiser: advertiser, session: session),
             ],
-            arguments: [
-                event.messageId, event.json, String(event.timestamp), event.isPage ? "1" : "0",
-                event.isPhoneClick ? "1" : "0", event.phone ?? "", String(event.retention),
-                String(SessionStore.maxEvents), String(timeout),
-            ] + fields
+            arguments: arguments
         )
     }
 
-    /// Reads the script's {code, visit} reply, or records a failure and returns nil for a non-retriable error.
-    private static func scriptReply(
+    /// Reads the script's {code, visit} pairs, one per member with its event's index; records a failure for every
+    /// member on a non-retriable error.
+    private static func readScriptReply(
         _ reply: Result<RedisValue, RedisError>,
-        index: Int,
+        members: [Int],
         results: inout [ApplyResult?]
-    ) throws -> (code: Int64, visit: Int)? {
+    ) throws -> [(index: Int, code: Int64, visit: Int)] {
         switch reply {
         case .failure(let error) where error.isRetriable:
             throw error
         case .failure(let error):
-            results[index] = .failed(reason: "Redis rejected the event: \(error.reason)")
-            return nil
+            for index in members { results[index] = .failed(reason: "Redis rejected the event: \(error.reason)") }
+            return []
         case .success(let value):
             let parts = value.array ?? []
-            guard parts.count == 2, let code = parts[0].integer, let visit = parts[1].integer else {
-                results[index] = .failed(reason: "unexpected reply from the session script: \(value)")
-                return nil
+            var read: [(index: Int, code: Int64, visit: Int)] = []
+            for (position, index) in members.enumerated() {
+                guard parts.count == members.count * 2, let code = parts[position * 2].integer,
+                      let visit = parts[position * 2 + 1].integer
+                else {
+                    results[index] = .failed(reason: "unexpected reply from the session script: \(value)")
+                    continue
+                }
+                read.append((index, code, Int(visit)))
             }
-            return (code, Int(visit))
+            return read
         }
     }
 

@@ -33,6 +33,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case timestamp
     /// A small request body read by `FlatJSON`, which must agree with `JSONSerialization` on whatever it accepts.
     case flatJSON = "flat-json"
+    /// Any JSON document read by `JSONValue.parse`, which must agree with `JSONDecoder` on whatever it accepts, and
+    /// read as a `web.activity` message without `JSONDecoder`, which must give the event `JSONDecoder` gives.
+    case jsonValue = "json-value"
 
     /// What a decoder made of one input.
     enum Outcome: Equatable {
@@ -93,6 +96,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
                 }
             }
             return .accepted
+        case .jsonValue:
+            return runJSONValue(bytes)
         case .timestamp:
             let text = String(decoding: bytes, as: UTF8.self)
             // Creating its DateFormatter costs about a millisecond, so only text with the comma after the weekday
@@ -106,6 +111,22 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             precondition(Timestamp.parseMilliseconds(formatted) == milliseconds, "time does not round-trip")
             return .accepted
         }
+    }
+
+    private func runJSONValue(_ bytes: [UInt8]) -> Outcome {
+        if let event = CloudEvent<WebEvent>.readWithoutDecoder(bytes) {
+            let decoded = try? JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))
+            precondition(decoded?.data == event.data, "the web event differs from JSONDecoder's")
+            precondition(
+                decoded.map { [$0.id, $0.source, $0.type, $0.time, $0.advertiserid, $0.specversion, $0.datacontenttype] }
+                    == [event.id, event.source, event.type, event.time, event.advertiserid, event.specversion,
+                        event.datacontenttype] && decoded?.subject == event.subject,
+                "the envelope differs from JSONDecoder's")
+        }
+        guard let value = JSONValue.parse(bytes) else { return .rejected(reason: "not read without JSONDecoder") }
+        let decoded = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        precondition(decoded == value, "JSONValue.parse read what JSONDecoder reads otherwise")
+        return .accepted
     }
 
     private func outcome(_ body: () throws(ValidationError) -> Void) -> Outcome {

@@ -1,0 +1,106 @@
+import Foundation
+import Model
+import Testing
+
+/// `JSONValue.parse` and the events read with it must mean exactly what `JSONDecoder` reads, or give nil.
+@Suite(.timeLimit(.minutes(1)))
+struct JSONValueParseTests {
+    static func decoded(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    @Test(arguments: [
+        #"{"a":"b","n":12,"f":-0.25,"e":1E+3,"t":true,"x":false,"z":null}"#,
+        #"[1, 2 , [ ] , { } ,"three"]"#,
+        #"  {"nested":{"deeper":{"list":[{"k":"v"}]}}}  "#,
+        #"{"escapes":"quote \" slash \/ back \\ tab \t line \n unicode \u00e9 \ud83d\ude00 nul \u0000"}"#,
+        #""plain string""#,
+        "123456789012345678",
+        #"{"utf8":"café ☎ 😀"}"#,
+    ])
+    func agreesWithJSONDecoder(text: String) throws {
+        let parsed = try #require(JSONValue.parse(Array(text.utf8)))
+        #expect(parsed == Self.decoded(text))
+    }
+
+    @Test(arguments: [
+        #"{"a":1,"a":2}"#,
+        #"{"a":1,}"#,
+        #"[1,]"#,
+        #"{"a":01}"#,
+        #"{"a":1.}"#,
+        #"{"a":.5}"#,
+        #"{"a":1e400}"#,
+        #"["\ud800"]"#,
+        #"["\udc00\ud800"]"#,
+        #"["\x"]"#,
+        "[\"tab\there\"]",
+        #"{"a":tru}"#,
+        #"{"a":1} extra"#,
+        "",
+        #"{"a""#,
+        String(repeating: "[", count: 40) + String(repeating: "]", count: 40),
+    ])
+    func givesNilForWhatItCannotReadExactly(text: String) {
+        #expect(JSONValue.parse(Array(text.utf8)) == nil)
+    }
+
+    @Test
+    func invalidUTF8GivesNil() {
+        #expect(JSONValue.parse([0x22, 0xFF, 0xFE, 0x22]) == nil)
+    }
+
+    @Test
+    func numbersAndBooleansKeepTheirKinds() throws {
+        let parsed = try #require(JSONValue.parse(Array(#"{"one":1,"yes":true,"text":"1"}"#.utf8)))
+        #expect(parsed["one"] == .number(1))
+        #expect(parsed["yes"] == .bool(true))
+        #expect(parsed["text"] == .string("1"))
+        #expect(parsed == Self.decoded(#"{"one":1,"yes":true,"text":"1"}"#))
+    }
+
+    static func envelope(_ data: String, type: String = "ringtrail.web.page") -> [UInt8] {
+        Array("""
+            {"specversion":"1.0","id":"e-1","source":"/test","type":"\(type)","time":"\(CloudEventTests.time)",\
+            "advertiserid":"acme","data":\(data)}
+            """.utf8)
+    }
+
+    @Test(arguments: [CloudEventTests.page, CloudEventTests.track, CloudEventTests.identify])
+    func webEventsReadWithoutDecoderEqualDecodedOnes(data: String) throws {
+        let bytes = Self.envelope(data)
+        let fast = try #require(CloudEvent<WebEvent>.readWithoutDecoder(bytes))
+        let decoded = try JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))
+        #expect(fast.data == decoded.data)
+        #expect(fast.id == decoded.id && fast.time == decoded.time && fast.advertiserid == decoded.advertiserid)
+        #expect(fast.datacontenttype == "application/json" && fast.subject == nil)
+    }
+
+    /// Values of the wrong type, unknown event types and missing fields go to `JSONDecoder`, whose message names the
+    /// field.
+    @Test(arguments: [
+        (#"{"type":"page","messageId":7,"sessionId":"s-1"}"#, "messageId has the wrong type"),
+        (#"{"type":"view","messageId":"m","sessionId":"s-1"}"#, "type"),
+        (#"{"type":"page","messageId":"m"}"#, "missing field sessionId"),
+        (#"{"type":"page","messageId":"m","sessionId":"s-1","context":{"campaign":{"source":3}}}"#,
+         "context.campaign.source has the wrong type"),
+    ])
+    func eventsItCannotReadKeepDecoderErrors(data: String, reason: String) {
+        let bytes = Self.envelope(data)
+        #expect(CloudEvent<WebEvent>.readWithoutDecoder(bytes) == nil)
+        #expect(throws: ValidationError.self) { try CloudEvent<WebEvent>.decode(bytes) }
+        do {
+            _ = try CloudEvent<WebEvent>.decode(bytes)
+        } catch {
+            #expect(error.reason.contains(reason), "\(error.reason)")
+        }
+    }
+
+    @Test
+    func nullOptionalFieldsReadAsAbsent() throws {
+        let bytes = Self.envelope(#"{"type":"page","messageId":"m","sessionId":"s-1","context":null,"traits":null}"#)
+        let fast = try #require(CloudEvent<WebEvent>.readWithoutDecoder(bytes))
+        #expect(fast.data.context == nil && fast.data.traits == nil)
+        #expect(fast.data == (try JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))).data)
+    }
+}
