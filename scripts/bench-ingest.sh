@@ -78,3 +78,5 @@ sleep 5
     --ingester "http://127.0.0.1:$http_port" --ingester-pid "$ingester_pid" \
     --process "activity-ingester=$ingester_pid" --process "tansu=$(cat "$RUN_DIR/pids/tansu")" \
     --process "redis=$(cat "$RUN_DIR/pids/redis")" --output "$report" ${BENCH_ARGS:-}
+# Redis's time per command, for finding where its share of the run went.
+redis-cli -p "$redis_port" info commandstats >"$RUN_DIR/redis-commandstats.txt" 2>/dev/null || true

@@ -34,39 +34,54 @@ struct IngesterService: Sendable {
             context.shutdown.request()
             return
         }
-        await consumer.run(shutdown: context.shutdown) { batch in
-            try await apply(batch)
-        }
+        await consumer.run(shutdown: context.shutdown, maxBatch: Self.consumerBatch, prepare: { batch in
+            await validate(batch)
+        }, handler: { batch in
+            try await write(batch)
+        })
     }
 
-    /// Validates a batch from `web.activity`, writes the valid events to Redis in a few pipelined round trips and
-    /// sends the invalid ones to `deadletter` meanwhile; it returns when both are done, so the consumer stores the
-    /// batch's offsets only then.
-    ///
-    /// - Throws: when Redis or the broker is unreachable; the consumer then retries the whole batch, which is
-    ///   safe because applying an event twice changes nothing.
-    func apply(_ batch: [KafkaMessage]) async throws {
+    /// The most messages the consumer hands over at once: larger batches take fewer round trips to Redis and let
+    /// one script call apply more events of a session.
+    static let consumerBatch = 2000
+
+    /// A batch from `web.activity`, validated: the events to apply with their messages, and the rejected messages
+    /// with their reasons.
+    struct ValidatedBatch: Sendable {
         var valid: [IncomingWebEvent] = []
         var validMessages: [KafkaMessage] = []
         var rejected: [(message: KafkaMessage, reason: String)] = []
+    }
+
+    /// Validates every message of a batch, on every core.
+    func validate(_ batch: [KafkaMessage]) async -> ValidatedBatch {
+        var validated = ValidatedBatch()
         for (message, result) in zip(batch, await validateAll(batch)) {
             switch result {
             case .success(let incoming):
-                valid.append(incoming)
-                validMessages.append(message)
+                validated.valid.append(incoming)
+                validated.validMessages.append(message)
             case .failure(let error):
-                rejected.append((message, error.reason))
+                validated.rejected.append((message, error.reason))
             }
         }
+        return validated
+    }
 
-        async let letters: Void = deadLetter(rejected)
-        let results = try await sessions.apply(valid)
+    /// Writes the valid events of a batch to Redis in a few pipelined round trips and sends the invalid ones to
+    /// `deadletter` meanwhile; it returns when both are done, so the consumer stores the batch's offsets only then.
+    ///
+    /// - Throws: when Redis or the broker is unreachable; the consumer then retries the whole batch, which is
+    ///   safe because applying an event twice changes nothing.
+    func write(_ batch: ValidatedBatch) async throws {
+        async let letters: Void = deadLetter(batch.rejected)
+        let results = try await sessions.apply(batch.valid)
         try await letters
 
         var failed: [(message: KafkaMessage, reason: String)] = []
         var applied = 0
         var duplicates = 0
-        for (message, result) in zip(validMessages, results) {
+        for (message, result) in zip(batch.validMessages, results) {
             switch result {
             case .applied: applied += 1
             case .duplicate: duplicates += 1
@@ -77,7 +92,7 @@ struct IngesterService: Sendable {
         Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "applied"], by: Double(applied))
         Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "duplicate"], by: Double(duplicates))
         Metrics.shared.increment("ringtrail_web_events_total", labels: ["result": "rejected"],
-                                 by: Double(rejected.count + failed.count))
+                                 by: Double(batch.rejected.count + failed.count))
     }
 
     /// Validates a batch on every core: decoding JSON is most of the ingester's work.

@@ -218,6 +218,55 @@ public final class KafkaConsumer: Sendable {
         await close()
     }
 
+    /// Runs the consume loop like `run(shutdown:maxBatch:handler:)`, but reads and prepares the next batch while
+    /// `handler` works on the current one.
+    ///
+    /// `prepare` must only compute (decode, validate): a prepared batch may be dropped unapplied at shutdown, and
+    /// its messages are then delivered again. Batches reach `handler` in the order they were read, one at a time,
+    /// and each batch's offsets are stored only after `handler` returned for it.
+    public func run<Prepared: Sendable>(
+        shutdown: ShutdownToken,
+        maxBatch: Int,
+        prepare: @escaping @Sendable ([KafkaMessage]) async -> Prepared,
+        handler: @escaping @Sendable (Prepared) async throws -> Void
+    ) async {
+        /// Polls until a batch arrives or shutdown is requested, then prepares its messages (tombstones left out).
+        @Sendable func next() async -> (batch: [KafkaMessage], prepared: Prepared?)? {
+            while !shutdown.isRequested {
+                let batch = await poll(maxCount: maxBatch, timeout: .milliseconds(100))
+                guard !batch.isEmpty else { continue }
+                let work = batch.filter { $0.value != nil }
+                return (batch, work.isEmpty ? nil : await prepare(work))
+            }
+            return nil
+        }
+
+        var upcoming = Task { await next() }
+        while let current = await upcoming.value {
+            upcoming = Task { await next() }
+            var backoff = Duration.milliseconds(100)
+            while true {
+                do {
+                    if let prepared = current.prepared { try await handler(prepared) }
+                    await storeOffsets(of: current.batch)
+                    break
+                } catch {
+                    logger.warning(
+                        "Batch failed, retrying",
+                        metadata: ["error": "\(error)", "kafka.batch.size": "\(current.batch.count)"]
+                    )
+                    Metrics.shared.increment("ringtrail_consumer_retries_total", labels: ["group": groupID])
+                    if shutdown.isRequested { break }
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+            if shutdown.isRequested { break }
+        }
+        _ = await upcoming.value
+        await close()
+    }
+
     /// Commits the stored offsets, leaves the group and destroys the handle. Calling it again does nothing.
     public func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -6,10 +6,20 @@ public enum CampaignParser {
     /// Microsoft (msclkid), Meta (fbclid).
     public static let clickIdParameters = ["gclid", "gbraid", "wbraid", "dclid", "msclkid", "fbclid"]
 
+    /// Returns the `utm_*` tags and the click ids of `url`, reading its query string once.
+    public static func tags(fromURL url: String) -> (campaign: Campaign, clickIds: [String: String]) {
+        let query = parameters(of: url)
+        guard !query.isEmpty else { return (Campaign(), [:]) }
+        return (campaign(query), clickIds(query))
+    }
+
     /// The `utm_*` tags of `url`; nil fields when absent.
     public static func campaign(fromURL url: String) -> Campaign {
-        let query = parameters(of: url)
-        return Campaign(
+        campaign(parameters(of: url))
+    }
+
+    private static func campaign(_ query: [String: String]) -> Campaign {
+        Campaign(
             source: query["utm_source"],
             medium: query["utm_medium"],
             name: query["utm_campaign"],
@@ -20,7 +30,10 @@ public enum CampaignParser {
 
     /// The click ids present in `url`, keyed by parameter name.
     public static func clickIds(fromURL url: String) -> [String: String] {
-        let query = parameters(of: url)
+        clickIds(parameters(of: url))
+    }
+
+    private static func clickIds(_ query: [String: String]) -> [String: String] {
         var ids: [String: String] = [:]
         for name in clickIdParameters {
             if let value = query[name], !value.isEmpty { ids[name] = value }
@@ -59,7 +72,10 @@ public enum CampaignParser {
         var result: [String: String] = [:]
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = formDecoded(parts[0]).lowercased()
+            var name = formDecoded(parts[0])
+            if name.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 }) {
+                name = name.lowercased()
+            }
             guard result[name] == nil, parts.count == 2 else { continue }
             let value = formDecoded(parts[1])
             if !value.isEmpty { result[name] = value }
@@ -68,6 +84,9 @@ public enum CampaignParser {
     }
 
     private static func formDecoded(_ text: Substring) -> String {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else {
+            return String(text)
+        }
         let spaced = text.replacingOccurrences(of: "+", with: " ")
         return spaced.removingPercentEncoding ?? spaced
     }

@@ -21,8 +21,30 @@ public enum Timestamp {
         let minute = (msOfDay / 60_000) % 60
         let second = (msOfDay / 1000) % 60
         let millis = msOfDay % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
-            + ".\(pad(millis, 3))Z"
+        guard (0...9999).contains(year) else {
+            return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
+                + ".\(pad(millis, 3))Z"
+        }
+        // Written digit by digit without interpolation, because this runs for every stored web event.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var position = 0
+            func put(_ value: Int64, _ width: Int) {
+                var divisor: Int64 = 1
+                for _ in 1..<width { divisor *= 10 }
+                while divisor > 0 {
+                    buffer[position] = UInt8(ascii: "0") + UInt8((value / divisor) % 10)
+                    position += 1
+                    divisor /= 10
+                }
+            }
+            func put(_ byte: Unicode.Scalar) {
+                buffer[position] = UInt8(ascii: byte)
+                position += 1
+            }
+            put(year, 4); put("-"); put(month, 2); put("-"); put(day, 2); put("T")
+            put(hour, 2); put(":"); put(minute, 2); put(":"); put(second, 2); put("."); put(millis, 3); put("Z")
+            return position
+        }
     }
 
     /// Parses an RFC 3339 date-time, or returns nil when `text` is not one.

@@ -40,10 +40,11 @@ extension SessionStore {
     /// as it would alone, but the session's state is read once and written once.
     ///
     /// KEYS: session hash, events list, seen set, clicks set, phones set, routes hash.
-    /// ARGV: retention ms, max events, inactivity timeout ms (0 turns splitting off), and the session it continues
-    /// or ''. Then six values per event: message id, event JSON, timestamp ms, flags (1 page plus 2 phone click),
-    /// phone or '', and a count n of the field/value pairs that follow. Those fields are written on first touch
-    /// (visitorId, landingPage, …); the landing fields are overwritten when an earlier page event arrives late.
+    /// ARGV: retention ms, max events, inactivity timeout ms (0 turns splitting off), the session it continues or
+    /// '', and the time now in ms. Then six values per event: message id, event JSON, timestamp ms, flags (1 page
+    /// plus 2 phone click), phone or '', and a count n of the field/value pairs that follow. Those fields are
+    /// written on first touch (visitorId, landingPage, …); the landing fields are overwritten when an earlier page
+    /// event arrives late.
     ///
     /// Returns a code and a visit per event: {1, 1} applied, {0, 1} for a message id seen before, and {2, n}
     /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity, or
@@ -52,10 +53,10 @@ extension SessionStore {
     static let applyScript = RedisScript(source: """
         local session, events, seen, clicks, phones, routes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
         local retention, cap, timeout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-        local previous = ARGV[4]
+        local previous, now = ARGV[4], tonumber(ARGV[5])
 
         local batch, ids, names, named = {}, {}, {}, {}
-        local i = 5
+        local i = 6
         while i <= #ARGV do
           local flags, count = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 5])
           batch[#batch + 1] = {id = ARGV[i], json = ARGV[i + 1], ts = tonumber(ARGV[i + 2]), at = ARGV[i + 2],
@@ -74,7 +75,7 @@ extension SessionStore {
           end
         end
 
-        local stateNames = {'visit', 'visitLastAt', 'lastActiveAt', 'startedAt', 'landingPage'}
+        local stateNames = {'visit', 'visitLastAt', 'lastActiveAt', 'startedAt', 'landingPage', 'expiresAt'}
         for _, name in ipairs(names) do stateNames[#stateNames + 1] = name end
         local values = redis.call('HMGET', session, unpack(stateNames))
         local hash, changed, order = {}, {}, {}
@@ -84,14 +85,17 @@ extension SessionStore {
           if not changed[field] then changed[field] = true; order[#order + 1] = field end
         end
 
+        -- Only an applied event writes startedAt and the seen set, and only a later visit writes routes, so a
+        -- session without them needs neither read.
+        local isNew = hash['startedAt'] == nil
         local known = {}
         local seenBefore = {}
-        for n = 1, #ids, 1000 do
+        for n = 1, isNew and 0 or #ids, 1000 do
           local flags = redis.call('SMISMEMBER', seen, unpack(ids, n, math.min(n + 999, #ids)))
           for k, flag in ipairs(flags) do if flag == 1 then seenBefore[ids[n + k - 1]] = true end end
         end
         local routed = {}
-        if timeout > 0 and redis.call('EXISTS', routes) == 1 then
+        if timeout > 0 and hash['visit'] ~= nil then
           for n = 1, #ids, 1000 do
             local visits = redis.call('HMGET', routes, unpack(ids, n, math.min(n + 999, #ids)))
             for k, visit in ipairs(visits) do if visit then routed[ids[n + k - 1]] = tonumber(visit) end end
@@ -156,6 +160,12 @@ extension SessionStore {
           replies[#replies + 1] = visitOf
         end
 
+        -- Keys live for the retention period after the session's last activity. Their expiry moves when a
+        -- hundredth of that period (at most an hour) has passed since it last moved, so most calls skip it.
+        local expiresAt = tonumber(hash['expiresAt'] or '')
+        local slack = math.min(3600000, retention / 100)
+        local due = applied and ((not expiresAt) or now + retention - expiresAt > slack)
+        if due then set('expiresAt', tostring(now + retention)) end
         if #order > 0 then
           local writes = {}
           for _, field in ipairs(order) do writes[#writes + 1] = field; writes[#writes + 1] = hash[field] end
@@ -168,11 +178,24 @@ extension SessionStore {
         end
         if applied then
           chunked('SADD', seen, added)
-          chunked('RPUSH', events, pushes)
-          redis.call('LTRIM', events, -cap, -1)
+          local length = 0
+          for from = 1, #pushes, 1000 do
+            length = redis.call('RPUSH', events, unpack(pushes, from, math.min(from + 999, #pushes)))
+          end
+          if length > cap then redis.call('LTRIM', events, -cap, -1) end
           if #clickItems > 0 then chunked('ZADD', clicks, clickItems) end
           if #phoneItems > 0 then chunked('SADD', phones, phoneItems) end
-          for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], retention) end
+          if due then
+            local expiring = isNew and {session, events, seen} or {session, events, seen, clicks, phones}
+            if isNew and #clickItems > 0 then expiring[#expiring + 1] = clicks end
+            if isNew and #phoneItems > 0 then expiring[#expiring + 1] = phones end
+            for _, key in ipairs(expiring) do redis.call('PEXPIRE', key, retention) end
+          else
+            -- A list, set or sorted set made by this call has no expiry yet.
+            if length == #pushes then redis.call('PEXPIRE', events, retention) end
+            if #clickItems > 0 then redis.call('PEXPIRE', clicks, retention) end
+            if #phoneItems > 0 then redis.call('PEXPIRE', phones, retention) end
+          end
         end
         return replies
         """)
@@ -278,8 +301,9 @@ extension SessionStore {
         let advertiser = first.advertiser
         // Visits after the first are sessions of their own and are never split again.
         let timeout = previous == nil ? first.timeout : 0
-        var arguments = [String(first.retention), String(SessionStore.maxEvents), String(timeout), previous ?? ""]
-        arguments.reserveCapacity(4 + events.reduce(0) { $0 + 6 + $1.fields.count })
+        var arguments = [String(first.retention), String(SessionStore.maxEvents), String(timeout), previous ?? "",
+                         String(Int64(Date().timeIntervalSince1970 * 1000))]
+        arguments.reserveCapacity(5 + events.reduce(0) { $0 + 6 + $1.fields.count })
         for event in events {
             let flags = (event.isPage ? 1 : 0) + (event.isPhoneClick ? 2 : 0)
             arguments += [event.messageId, event.json, String(event.timestamp), String(flags), event.phone ?? "",
@@ -443,9 +467,10 @@ extension SessionStore {
             fields += ["landingPage", url]
             let referrer = event.referrer.flatMap { $0.isEmpty ? nil : $0 }
             if let referrer { fields += ["referrer", referrer] }
-            let campaign = CampaignParser.merge(event.context?.campaign, CampaignParser.campaign(fromURL: url))
+            let tags = CampaignParser.tags(fromURL: url)
+            let campaign = CampaignParser.merge(event.context?.campaign, tags.campaign)
             if !campaign.isEmpty, let json = Self.json(campaign) { fields += ["campaign", json] }
-            let clickIds = CampaignParser.clickIds(fromURL: url)
+            let clickIds = tags.clickIds
             if !clickIds.isEmpty, let json = Self.json(clickIds) { fields += ["clickIds", json] }
             let channel = Channel.classify(landingPage: url, referrer: referrer, campaign: campaign, clickIds: clickIds)
             fields += ["channel", channel.rawValue]

@@ -61,9 +61,9 @@ struct ErasureTests {
                                          key: stack.keys["read"])
         #expect(!export.text.contains("erase\(run)"))
         let keys = try await stack.redis.command("KEYS", "\(stack.keyPrefix)*\(visitor)*")
-        #expect(keys.array?.isEmpty == true)
+        #expect(keys.array?.isEmpty == true, "left: \(keys)")
         let sessionKeys = try await stack.redis.command("KEYS", "\(stack.keyPrefix)*\(session)*")
-        #expect(sessionKeys.array?.isEmpty == true)
+        #expect(sessionKeys.array?.isEmpty == true, "left: \(sessionKeys)")
 
         let again = try await HTTP.send("DELETE", path, key: stack.keys["admin"])
         #expect(again.status == 200)
