@@ -41,33 +41,122 @@ extension SessionStore {
     ///
     /// KEYS: session hash, events list, seen set, clicks set, phones set, routes hash.
     /// ARGV: retention ms, max events, inactivity timeout ms (0 turns splitting off), the session it continues or
-    /// '', and the time now in ms. Then six values per event: message id, event JSON, timestamp ms, flags (1 page
-    /// plus 2 phone click), phone or '', and a count n of the field/value pairs that follow. Those fields are
-    /// written on first touch (visitorId, landingPage, …); the landing fields are overwritten when an earlier page
-    /// event arrives late.
+    /// '', and the time now in ms. Then seven values per event: message id, event JSON, timestamp ms, flags (1 page
+    /// plus 2 phone click), phone or '', a count f of first-touch field/value pairs and a count l of landing
+    /// field/value pairs, followed by those pairs. First-touch fields (`firstTouchFieldNames`) are written only
+    /// when absent; landing fields when the page event is the session's earliest so far.
     ///
     /// Returns a code and a visit per event: {1, 1} applied, {0, 1} for a message id seen before, and {2, n}
     /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity, or
     /// a later visit already began. The caller then applies it to the session `<id>~<n>`. The routes hash remembers
     /// where each such message went, so a redelivered one goes to the same visit.
+    ///
+    /// The script avoids tables per event and repeated reads because Lua's own work was most of its cost.
     static let applyScript = RedisScript(source: """
         local session, events, seen, clicks, phones, routes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
         local retention, cap, timeout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local previous, now = ARGV[4], tonumber(ARGV[5])
 
-        local batch, ids, names, named = {}, {}, {}, {}
-        local i = 6
-        while i <= #ARGV do
-          local flags, count = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 5])
-          batch[#batch + 1] = {id = ARGV[i], json = ARGV[i + 1], ts = tonumber(ARGV[i + 2]), at = ARGV[i + 2],
-            isPage = flags % 2 == 1, isClick = flags >= 2, phone = ARGV[i + 4], first = i + 6, count = count}
+        local starts, ids = {}, {}
+        local i, last = 6, #ARGV
+        while i <= last do
+          starts[#starts + 1] = i
           ids[#ids + 1] = ARGV[i]
-          for f = i + 6, i + 4 + 2 * count, 2 do
-            if not named[ARGV[f]] then named[ARGV[f]] = true; names[#names + 1] = ARGV[f] end
-          end
-          i = i + 6 + 2 * count
+          i = i + 7 + 2 * (tonumber(ARGV[i + 5]) + tonumber(ARGV[i + 6]))
         end
-        if previous ~= '' and not named['previousSessionId'] then names[#names + 1] = 'previousSessionId' end
+
+        local state = redis.call('HMGET', session, 'visit', 'visitLastAt', 'lastActiveAt', 'startedAt',
+          'landingPage', 'expiresAt', \(firstTouchFieldNames.map { "'\($0)'" }.joined(separator: ", ")))
+        local visit, visitLastAt = tonumber(state[1]) or 1, tonumber(state[2])
+        local lastActive, started, hasLanding = tonumber(state[3]), tonumber(state[4]), state[5] ~= false
+        local expiresAt, isNew = tonumber(state[6]), state[4] == false
+        local present = {}
+        for k = 7, #state do if state[k] then present[k] = true end end
+        local slot = {\(firstTouchFieldNames.enumerated().map { "['\($0.element)'] = \($0.offset + 7)" }
+            .joined(separator: ", "))}
+
+        -- Only an applied event writes startedAt and the seen set, and only a later visit writes routes, so a
+        -- session without them needs neither read.
+        local seenBefore, routed = {}, {}
+        if not isNew then
+          for n = 1, #ids, 1000 do
+            local flags = redis.call('SMISMEMBER', seen, unpack(ids, n, math.min(n + 999, #ids)))
+            for k = 1, #flags do if flags[k] == 1 then seenBefore[ids[n + k - 1]] = true end end
+          end
+        end
+        if timeout > 0 and state[1] then
+          for n = 1, #ids, 1000 do
+            local visits = redis.call('HMGET', routes, unpack(ids, n, math.min(n + 999, #ids)))
+            for k = 1, #visits do if visits[k] then routed[ids[n + k - 1]] = tonumber(visits[k]) end end
+          end
+        end
+
+        local replies, writes, added, pushes, clickItems, phoneItems, newRoutes = {}, {}, {}, {}, {}, {}, {}
+        for _, at in ipairs(starts) do
+          local id, ts = ARGV[at], tonumber(ARGV[at + 2])
+          local code, visitOf = 1, 1
+          if routed[id] then
+            code, visitOf = 2, routed[id]
+          elseif seenBefore[id] then
+            code = 0
+          elseif timeout > 0 then
+            local lastAt = visitLastAt or lastActive
+            if lastAt and ts - lastAt > timeout then
+              visit = visit + 1
+              writes[#writes + 1] = 'visit'; writes[#writes + 1] = visit
+              writes[#writes + 1] = 'visit:' .. visit; writes[#writes + 1] = ARGV[at + 2]
+              lastAt = nil
+            end
+            if visit > 1 then
+              if (not lastAt) or ts > lastAt then
+                visitLastAt = ts
+                writes[#writes + 1] = 'visitLastAt'; writes[#writes + 1] = ARGV[at + 2]
+              end
+              routed[id] = visit
+              newRoutes[#newRoutes + 1] = id; newRoutes[#newRoutes + 1] = visit
+              code, visitOf = 2, visit
+            end
+          end
+          if code == 1 then
+            seenBefore[id] = true
+            added[#added + 1] = id
+            local earliest = (not started) or ts < started
+            if earliest then
+              started = ts
+              writes[#writes + 1] = 'startedAt'; writes[#writes + 1] = ARGV[at + 2]
+            end
+            if (not lastActive) or ts > lastActive then
+              lastActive = ts
+              writes[#writes + 1] = 'lastActiveAt'; writes[#writes + 1] = ARGV[at + 2]
+            end
+            local first, landing = at + 7, at + 7 + 2 * tonumber(ARGV[at + 5])
+            for f = first, landing - 2, 2 do
+              local k = slot[ARGV[f]]
+              if not present[k] then
+                present[k] = true
+                writes[#writes + 1] = ARGV[f]; writes[#writes + 1] = ARGV[f + 1]
+              end
+            end
+            local landingCount = tonumber(ARGV[at + 6])
+            if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1 and ((not hasLanding) or earliest) then
+              for f = landing, landing + 2 * landingCount - 2, 2 do
+                writes[#writes + 1] = ARGV[f]; writes[#writes + 1] = ARGV[f + 1]
+              end
+              hasLanding = true
+            end
+            if previous ~= '' and not present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] then
+              present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] = true
+              writes[#writes + 1] = 'previousSessionId'; writes[#writes + 1] = previous
+            end
+            pushes[#pushes + 1] = ARGV[at + 1]
+            if tonumber(ARGV[at + 3]) >= 2 then
+              clickItems[#clickItems + 1] = ARGV[at + 2]; clickItems[#clickItems + 1] = id
+            end
+            if ARGV[at + 4] ~= '' then phoneItems[#phoneItems + 1] = ARGV[at + 4] end
+          end
+          replies[#replies + 1] = code
+          replies[#replies + 1] = visitOf
+        end
 
         local function chunked(command, key, items)
           for from = 1, #items, 1000 do
@@ -75,103 +164,13 @@ extension SessionStore {
           end
         end
 
-        local stateNames = {'visit', 'visitLastAt', 'lastActiveAt', 'startedAt', 'landingPage', 'expiresAt'}
-        for _, name in ipairs(names) do stateNames[#stateNames + 1] = name end
-        local values = redis.call('HMGET', session, unpack(stateNames))
-        local hash, changed, order = {}, {}, {}
-        for n, name in ipairs(stateNames) do hash[name] = values[n] or nil end
-        local function set(field, value)
-          hash[field] = value
-          if not changed[field] then changed[field] = true; order[#order + 1] = field end
-        end
-
-        -- Only an applied event writes startedAt and the seen set, and only a later visit writes routes, so a
-        -- session without them needs neither read.
-        local isNew = hash['startedAt'] == nil
-        local known = {}
-        local seenBefore = {}
-        for n = 1, isNew and 0 or #ids, 1000 do
-          local flags = redis.call('SMISMEMBER', seen, unpack(ids, n, math.min(n + 999, #ids)))
-          for k, flag in ipairs(flags) do if flag == 1 then seenBefore[ids[n + k - 1]] = true end end
-        end
-        local routed = {}
-        if timeout > 0 and hash['visit'] ~= nil then
-          for n = 1, #ids, 1000 do
-            local visits = redis.call('HMGET', routes, unpack(ids, n, math.min(n + 999, #ids)))
-            for k, visit in ipairs(visits) do if visit then routed[ids[n + k - 1]] = tonumber(visit) end end
-          end
-        end
-
-        local replies, pushes, clickItems, phoneItems, newRoutes, added = {}, {}, {}, {}, {}, {}
-        local applied, routedAny = false, false
-        for _, e in ipairs(batch) do
-          local code, visitOf = 1, 1
-          if timeout > 0 then
-            if routed[e.id] then
-              code, visitOf = 2, routed[e.id]
-            elseif seenBefore[e.id] or known[e.id] then
-              code = 0
-            else
-              local visit = tonumber(hash['visit'] or '1')
-              local lastAt = tonumber(hash['visitLastAt'] or hash['lastActiveAt'] or '')
-              if lastAt and e.ts - lastAt > timeout then
-                visit = visit + 1
-                set('visit', tostring(visit))
-                set('visit:' .. visit, e.at)
-                lastAt = nil
-              end
-              if visit > 1 then
-                if (not lastAt) or e.ts > lastAt then set('visitLastAt', e.at) end
-                routed[e.id] = visit
-                newRoutes[#newRoutes + 1] = e.id
-                newRoutes[#newRoutes + 1] = tostring(visit)
-                routedAny = true
-                code, visitOf = 2, visit
-              end
-            end
-          end
-          if code == 1 and (seenBefore[e.id] or known[e.id]) then code = 0 end
-          if code == 1 then
-            known[e.id] = true
-            added[#added + 1] = e.id
-            applied = true
-            local first = tonumber(hash['startedAt'] or '')
-            local last = tonumber(hash['lastActiveAt'] or '')
-            local hasLanding = hash['landingPage'] ~= nil
-            local earliest = (not first) or e.ts < first
-            if earliest then set('startedAt', e.at) end
-            if (not last) or e.ts > last then set('lastActiveAt', e.at) end
-            for f = e.first, e.first + 2 * e.count - 2, 2 do
-              local field, value = ARGV[f], ARGV[f + 1]
-              local landingField = field == 'landingPage' or field == 'referrer' or field == 'campaign'
-                or field == 'clickIds' or field == 'channel'
-              if landingField then
-                if e.isPage and ((not hasLanding) or earliest) then set(field, value) end
-              elseif hash[field] == nil then
-                set(field, value)
-              end
-            end
-            if previous ~= '' and hash['previousSessionId'] == nil then set('previousSessionId', previous) end
-            pushes[#pushes + 1] = e.json
-            if e.isClick then clickItems[#clickItems + 1] = e.at; clickItems[#clickItems + 1] = e.id end
-            if e.phone ~= '' then phoneItems[#phoneItems + 1] = e.phone end
-          end
-          replies[#replies + 1] = code
-          replies[#replies + 1] = visitOf
-        end
-
         -- Keys live for the retention period after the session's last activity. Their expiry moves when a
         -- hundredth of that period (at most an hour) has passed since it last moved, so most calls skip it.
-        local expiresAt = tonumber(hash['expiresAt'] or '')
-        local slack = math.min(3600000, retention / 100)
-        local due = applied and ((not expiresAt) or now + retention - expiresAt > slack)
-        if due then set('expiresAt', tostring(now + retention)) end
-        if #order > 0 then
-          local writes = {}
-          for _, field in ipairs(order) do writes[#writes + 1] = field; writes[#writes + 1] = hash[field] end
-          chunked('HSET', session, writes)
-        end
-        if routedAny then
+        local applied = #added > 0
+        local due = applied and ((not expiresAt) or now + retention - expiresAt > math.min(3600000, retention / 100))
+        if due then writes[#writes + 1] = 'expiresAt'; writes[#writes + 1] = now + retention end
+        if #writes > 0 then chunked('HSET', session, writes) end
+        if #newRoutes > 0 then
           chunked('HSET', routes, newRoutes)
           redis.call('PEXPIRE', routes, retention)
           redis.call('PEXPIRE', session, retention)
@@ -186,10 +185,11 @@ extension SessionStore {
           if #clickItems > 0 then chunked('ZADD', clicks, clickItems) end
           if #phoneItems > 0 then chunked('SADD', phones, phoneItems) end
           if due then
-            local expiring = isNew and {session, events, seen} or {session, events, seen, clicks, phones}
-            if isNew and #clickItems > 0 then expiring[#expiring + 1] = clicks end
-            if isNew and #phoneItems > 0 then expiring[#expiring + 1] = phones end
-            for _, key in ipairs(expiring) do redis.call('PEXPIRE', key, retention) end
+            redis.call('PEXPIRE', session, retention)
+            redis.call('PEXPIRE', events, retention)
+            redis.call('PEXPIRE', seen, retention)
+            if (not isNew) or #clickItems > 0 then redis.call('PEXPIRE', clicks, retention) end
+            if (not isNew) or #phoneItems > 0 then redis.call('PEXPIRE', phones, retention) end
           else
             -- A list, set or sorted set made by this call has no expiry yet.
             if length == #pushes then redis.call('PEXPIRE', events, retention) end
@@ -199,6 +199,9 @@ extension SessionStore {
         end
         return replies
         """)
+
+    /// The session fields an event writes only when the session does not have them yet.
+    static let firstTouchFieldNames = ["visitorId", "isBot", "device", "location", "previousSessionId"]
 
     /// Applies one validated web event; see `apply(_:)` for a batch.
     @discardableResult
@@ -303,12 +306,13 @@ extension SessionStore {
         let timeout = previous == nil ? first.timeout : 0
         var arguments = [String(first.retention), String(SessionStore.maxEvents), String(timeout), previous ?? "",
                          String(Int64(Date().timeIntervalSince1970 * 1000))]
-        arguments.reserveCapacity(5 + events.reduce(0) { $0 + 6 + $1.fields.count })
+        arguments.reserveCapacity(5 + events.reduce(0) { $0 + 7 + $1.firstTouch.count + $1.landing.count })
         for event in events {
             let flags = (event.isPage ? 1 : 0) + (event.isPhoneClick ? 2 : 0)
             arguments += [event.messageId, event.json, String(event.timestamp), String(flags), event.phone ?? "",
-                          String(event.fields.count / 2)]
-            arguments += event.fields
+                          String(event.firstTouch.count / 2), String(event.landing.count / 2)]
+            arguments += event.firstTouch
+            arguments += event.landing
         }
         return .script(
             Self.applyScript,
@@ -404,7 +408,9 @@ struct PreparedWebEvent: Sendable {
     var isPage: Bool
     var isPhoneClick: Bool
     var phone: String?
-    var fields: [String]
+    /// Field/value pairs written when the session lacks them, and the landing page's pairs.
+    var firstTouch: [String]
+    var landing: [String]
 
     init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64, formPhone: String?) {
         self.advertiser = advertiser.id
@@ -418,7 +424,7 @@ struct PreparedWebEvent: Sendable {
         isPage = event.type == .page
         isPhoneClick = event.isPhoneClick
         phone = event.type == .identify ? formPhone : nil
-        fields = SessionStore.firstTouchFields(of: event)
+        (firstTouch, landing) = SessionStore.firstTouchFields(of: event)
         json = Self.storedEventJSON(event, timestamp: timestamp)
     }
 }
@@ -455,7 +461,8 @@ extension SessionStore {
     /// 2000-01-01T00:00:00Z in milliseconds.
     static let earliestPlausibleTime: Int64 = 946_684_800_000
 
-    static func firstTouchFields(of event: WebEvent) -> [String] {
+    /// Returns the first-touch and landing field/value pairs of an event; landing pairs only for a page event.
+    static func firstTouchFields(of event: WebEvent) -> (firstTouch: [String], landing: [String]) {
         var fields: [String] = []
         if let visitor = event.anonymousId { fields += ["visitorId", visitor] }
         if let userAgent = event.context?.userAgent {
@@ -463,18 +470,18 @@ extension SessionStore {
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }
         }
         if let location = event.context?.location, let json = Self.json(location) { fields += ["location", json] }
-        if event.type == .page, let url = event.pageURL {
-            fields += ["landingPage", url]
-            let referrer = event.referrer.flatMap { $0.isEmpty ? nil : $0 }
-            if let referrer { fields += ["referrer", referrer] }
-            let tags = CampaignParser.tags(fromURL: url)
-            let campaign = CampaignParser.merge(event.context?.campaign, tags.campaign)
-            if !campaign.isEmpty, let json = Self.json(campaign) { fields += ["campaign", json] }
-            let clickIds = tags.clickIds
-            if !clickIds.isEmpty, let json = Self.json(clickIds) { fields += ["clickIds", json] }
-            let channel = Channel.classify(landingPage: url, referrer: referrer, campaign: campaign, clickIds: clickIds)
-            fields += ["channel", channel.rawValue]
-        }
-        return fields
+        guard event.type == .page, let url = event.pageURL else { return (fields, []) }
+
+        var landing = ["landingPage", url]
+        let referrer = event.referrer.flatMap { $0.isEmpty ? nil : $0 }
+        if let referrer { landing += ["referrer", referrer] }
+        let tags = CampaignParser.tags(fromURL: url)
+        let campaign = CampaignParser.merge(event.context?.campaign, tags.campaign)
+        if !campaign.isEmpty, let json = Self.json(campaign) { landing += ["campaign", json] }
+        let clickIds = tags.clickIds
+        if !clickIds.isEmpty, let json = Self.json(clickIds) { landing += ["clickIds", json] }
+        let channel = Channel.classify(landingPage: url, referrer: referrer, campaign: campaign, clickIds: clickIds)
+        landing += ["channel", channel.rawValue]
+        return (fields, landing)
     }
 }
