@@ -65,12 +65,13 @@ public enum CampaignParser {
     /// because `URLComponents` cost more than the rest of an event's processing; a malformed percent escape is
     /// kept as it was sent.
     static func parameters(of url: String) -> [String: String] {
-        guard let question = url.firstIndex(of: "?") else { return [:] }
-        var query = url[url.index(after: question)...]
-        if let fragment = query.firstIndex(of: "#") { query = query[..<fragment] }
+        guard let question = url.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
+        var query = url.utf8[url.utf8.index(after: question)...]
+        if let fragment = query.firstIndex(of: UInt8(ascii: "#")) { query = query[..<fragment] }
 
         var result: [String: String] = [:]
-        for pair in query.split(separator: "&") {
+        for pairBytes in query.split(separator: UInt8(ascii: "&")) {
+            let pair = Substring(pairBytes)
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             var name = formDecoded(parts[0])
             if name.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 }) {

@@ -84,6 +84,7 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
     /// Returns the host of an http(s) URL, lower-cased and without a leading `www.`, or nil for anything else.
     static func host(of url: String?) -> String? {
         guard let url else { return nil }
+        if let host = asciiHost(of: url) { return host.isEmpty ? nil : host }
         let lowered = url.lowercased()
         let rest: Substring
         if lowered.hasPrefix("https://") {
@@ -101,19 +102,56 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         return host.hasPrefix("www.") ? String(host.dropFirst(4)) : String(host)
     }
 
+    /// The same as `host(of:)` read byte by byte, for URLs whose scheme and authority are ASCII (nearly all, and
+    /// every page event needs two hosts); nil when the URL needs the general path above. An empty string means no
+    /// host.
+    private static func asciiHost(of url: String) -> String? {
+        var bytes = url.utf8[...]
+        func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }
+        func dropScheme(_ scheme: StaticString) -> Bool {
+            let count = scheme.utf8CodeUnitCount
+            guard bytes.count >= count else { return false }
+            for (offset, byte) in bytes.prefix(count).enumerated() where lower(byte) != scheme.utf8Start[offset] {
+                return false
+            }
+            bytes = bytes.dropFirst(count)
+            return true
+        }
+        guard dropScheme("https://") || dropScheme("http://") else {
+            // Only a non-ASCII scheme could still lower-case to http(s).
+            return url.utf8.prefix(8).allSatisfy { $0 < 0x80 } ? "" : nil
+        }
+        var authority = bytes.prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        guard authority.allSatisfy({ $0 < 0x80 }) else { return nil }
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[authority.index(after: at)...] }
+        if let colon = authority.firstIndex(of: UInt8(ascii: ":")) { authority = authority[..<colon] }
+        var host = authority.map(lower)
+        if host.starts(with: "www.".utf8) { host.removeFirst(4) }
+        return String(decoding: host, as: UTF8.self)
+    }
+
     /// Checks whether `host` is one of `entries` or a subdomain of one. An entry ending in "." stands for that name
     /// under any top-level domain, so `google.` matches `google.com`, `google.co.uk` and `news.google.de`.
     static func matches(_ host: String, _ entries: [String]) -> Bool {
-        let labels = host.split(separator: ".")
+        let ascii = host.utf8.allSatisfy { $0 < 0x80 }
+        var labels: [Substring]?
         return entries.contains { entry in
             if entry.hasSuffix(".") {
                 let name = entry.dropLast()
+                let split = labels ?? host.split(separator: ".")
+                labels = split
                 // The name is a label followed only by a public suffix of one or two labels.
-                guard let index = labels.lastIndex(where: { $0 == name }) else { return false }
-                let rest = labels.count - index - 1
-                return rest == 1 || (rest == 2 && labels[labels.count - 2].count <= 3)
+                guard let index = split.lastIndex(where: { $0 == name }) else { return false }
+                let rest = split.count - index - 1
+                return rest == 1 || (rest == 2 && split[split.count - 2].count <= 3)
             }
-            return host == entry || host.hasSuffix("." + entry)
+            guard ascii else { return host == entry || host.hasSuffix("." + entry) }
+            let hostBytes = host.utf8
+            let entryBytes = entry.utf8
+            if hostBytes.count == entryBytes.count { return hostBytes.elementsEqual(entryBytes) }
+            guard hostBytes.count > entryBytes.count, hostBytes.suffix(entryBytes.count).elementsEqual(entryBytes)
+            else { return false }
+            return hostBytes[hostBytes.index(hostBytes.endIndex, offsetBy: -entryBytes.count - 1)] == UInt8(ascii: ".")
         }
     }
 

@@ -50,7 +50,8 @@ private struct JSONByteReader {
 
     private mutating func object(depth: Int) -> JSONValue? {
         index += 1
-        var fields: [String: JSONValue] = [:]
+        // Room for a typical event's objects, so most of them never grow.
+        var fields: [String: JSONValue] = Dictionary(minimumCapacity: 8)
         skipSpace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -120,7 +121,10 @@ private struct JSONByteReader {
             let byte = bytes[end]
             if byte == UInt8(ascii: "\"") {
                 index = end + 1
-                return String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                // ASCII is valid UTF-8, and checking for it is cheaper than validating.
+                if text.allSatisfy({ $0 < 0x80 }) { return String(decoding: text, as: UTF8.self) }
+                return String(validating: text, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { return nil }

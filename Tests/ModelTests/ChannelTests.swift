@@ -35,6 +35,15 @@ struct ChannelTests {
              expected: .organicSearch),
         Case(landing: "https://shop.example.com/", referrer: "https://www.ecosia.org/search?q=boiler",
              expected: .organicSearch),
+        // Hosts are read without case, user information, port or a leading www.
+        Case(landing: "https://shop.example.com/", referrer: "HTTPS://WWW.Google.COM/search", expected: .organicSearch),
+        Case(landing: "https://shop.example.com/", referrer: "https://user:secret@news.google.de:443/x",
+             expected: .organicSearch),
+        Case(landing: "https://shop.example.com/", referrer: "https://notgoogle.example/?q=a", expected: .referral),
+        Case(landing: "https://shop.example.com/", referrer: "https://xbing.com/", expected: .referral),
+        Case(landing: "https://shop.example.com/", referrer: "https://bücher.example/", expected: .referral),
+        Case(landing: "https://Shop.Example.com/", referrer: "https://shop.example.com/cart", expected: .direct),
+        Case(landing: "https://shop.example.com/", referrer: "ftp://files.google.com/", expected: .direct),
         // Social: networks as referrers, fbclid, or social tags.
         Case(landing: "https://shop.example.com/", referrer: "https://l.facebook.com/", expected: .social),
         Case(landing: "https://shop.example.com/?fbclid=IwAR2x", referrer: nil, expected: .social),
