@@ -114,8 +114,16 @@ enum BenchIngestCommand {
         say("bench-ingest: produced \(produced) events in \(Self.seconds(producedAt - started)) s; waiting for the "
             + "ingester")
 
-        let finished = try await metrics.waitUntil(processed: before + Double(traffic.messages.count),
-                                                   timeout: .seconds(600))
+        let total = Double(traffic.messages.count)
+        let progress = try await metrics.waitUntil(processed: before + total, timeout: .seconds(600))
+        let finished = progress.finishedAt
+        let firstApplied = progress.time(reaching: 1 / total, of: total, after: before)
+            .map { Self.seconds($0 - started) }
+        let middleRate = progress.time(reaching: 0.1, of: total, after: before).flatMap { tenth in
+            progress.time(reaching: 0.9, of: total, after: before).map { ninth in
+                Self.rounded(0.8 * total / (Double(ninth - tenth) / 1_000_000))
+            }
+        }
         let ingestSeconds = Double(finished - started) / 1_000_000
         let cpu = zip(options.processes, cpuBefore).map { process, before in
             let used = (ProcessCPU.seconds(pid: process.pid) ?? before) - before
@@ -158,6 +166,8 @@ enum BenchIngestCommand {
             produceSeconds: Self.rounded(Double(producedAt - started) / 1_000_000),
             ingestSeconds: Self.rounded(ingestSeconds),
             eventsPerSecond: Self.rounded(eventsPerSecond),
+            firstAppliedSeconds: firstApplied,
+            middleEventsPerSecond: middleRate,
             rawConsumePerSecond: Self.rounded(rawPerSecond),
             ratio: Self.rounded(eventsPerSecond / rawPerSecond, places: 3),
             eventsInRedis: check.eventsFound,

@@ -140,11 +140,24 @@ struct IngesterMetrics {
         return total
     }
 
-    /// Polls every 20 ms until `processed` reaches `target`, and returns the wall-clock microseconds then.
+    /// How the count grew: wall-clock microseconds and the count then, one sample per change.
+    struct Progress {
+        var samples: [(micros: Int64, count: Double)]
+
+        var finishedAt: Int64 { samples.last?.micros ?? wallClockMicroseconds() }
+
+        /// The first sample at which at least `share` of the `total` events after `base` were counted.
+        func time(reaching share: Double, of total: Double, after base: Double) -> Int64? {
+            samples.first { $0.count - base >= share * total }?.micros
+        }
+    }
+
+    /// Polls every 20 ms until `processed` reaches `target`, and returns how the count grew.
     ///
     /// - Throws: when the count does not move for `timeout`.
-    func waitUntil(processed target: Double, timeout: Duration) async throws -> Int64 {
+    func waitUntil(processed target: Double, timeout: Duration) async throws -> Progress {
         var last = try await processed()
+        var progress = Progress(samples: [(wallClockMicroseconds(), last)])
         var lastChange = ContinuousClock.now
         while last < target {
             try await Task.sleep(for: .milliseconds(20))
@@ -152,11 +165,12 @@ struct IngesterMetrics {
             if current != last {
                 last = current
                 lastChange = .now
+                progress.samples.append((wallClockMicroseconds(), current))
             } else if ContinuousClock.now - lastChange > timeout {
                 throw BenchError("the ingester processed \(Int(current)) of \(Int(target)) events and then stopped")
             }
         }
-        return wallClockMicroseconds()
+        return progress
     }
 }
 
@@ -277,6 +291,10 @@ struct BenchIngestReport: Codable, Sendable {
     /// From the first event produced to the ingester's metrics counting the last one.
     var ingestSeconds: Double
     var eventsPerSecond: Double
+    /// From the first event produced until the ingester counted its first event.
+    var firstAppliedSeconds: Double?
+    /// The rate between the moments 10% and 90% of the events were counted, without start and end.
+    var middleEventsPerSecond: Double?
     var rawConsumePerSecond: Double
     /// `eventsPerSecond / rawConsumePerSecond`.
     var ratio: Double
@@ -304,6 +322,9 @@ struct BenchIngestReport: Codable, Sendable {
                 + "load \(loadAverageAtStart) at start, \(date)",
             "  ingester            \(Int(eventsPerSecond)) events/s (\(ingestSeconds) s from first produce to last "
                 + "applied); \(eventsInRedis) events in Redis, \(incompleteSessions) sessions incomplete",
+            "  ingester progress   first event counted after "
+                + (firstAppliedSeconds.map { "\($0) s" } ?? "unknown") + "; 10% to 90% of them at "
+                + (middleEventsPerSecond.map { "\(Int($0)) events/s" } ?? "unknown"),
             "  raw consumer        \(Int(rawConsumePerSecond)) messages/s",
             "  ratio               \(ratio) (target at least \(Self.ratioTarget): "
                 + "\(verdict(ratio >= Self.ratioTarget && incompleteSessions == 0)))",

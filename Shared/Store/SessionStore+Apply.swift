@@ -226,7 +226,7 @@ extension SessionStore {
 
         let groups = Self.groups(prepared.indices) { SessionGroupKey(prepared[$0].advertiser, prepared[$0].sessionId) }
         var routed: [(index: Int, visit: Int)] = []
-        let replies = try await redis.pipeline(groups.map { group in
+        let replies = try await pipelineInChunks(groups.map { group in
             command(for: group.members.map { prepared[$0] }, session: group.key.session)
         })
         for (group, reply) in zip(groups, replies) {
@@ -245,7 +245,7 @@ extension SessionStore {
                 let event = prepared[routed[position].index]
                 return SessionGroupKey(event.advertiser, Self.visitSession(event.sessionId, visit: routed[position].visit))
             }
-            let visitReplies = try await redis.pipeline(visitGroups.map { group in
+            let visitReplies = try await pipelineInChunks(visitGroups.map { group in
                 let first = routed[group.members[0]]
                 return command(for: group.members.map { prepared[routed[$0].index] }, session: group.key.session,
                                previous: Self.visitSession(prepared[first.index].sessionId, visit: first.visit - 1))
@@ -260,8 +260,32 @@ extension SessionStore {
         }
 
         let final = results.map { $0 ?? .failed(reason: "no reply from Redis") }
-        try await redis.pipelineOrThrow(indexCommands(prepared, results: final))
+        for reply in try await pipelineInChunks(indexCommands(prepared, results: final).map(PipelinedCommand.command)) {
+            _ = try reply.get()
+        }
         return final
+    }
+
+    /// Sends `commands` as several pipelines at once, on several connections, and returns the replies in order.
+    ///
+    /// One large pipeline leaves Redis idle while the client encodes it and the client idle while Redis runs it;
+    /// chunks overlap the two. Only for commands whose relative order does not matter, such as commands on the keys
+    /// of different sessions.
+    private func pipelineInChunks(_ commands: [PipelinedCommand]) async throws -> [Result<RedisValue, RedisError>] {
+        let chunkSize = 128
+        guard commands.count > chunkSize else { return try await redis.pipeline(commands) }
+
+        return try await withThrowingTaskGroup(of: (Int, [Result<RedisValue, RedisError>]).self) { group in
+            for start in stride(from: 0, to: commands.count, by: chunkSize) {
+                let chunk = Array(commands[start..<min(start + chunkSize, commands.count)])
+                group.addTask { (start, try await redis.pipeline(chunk)) }
+            }
+            var chunks: [Int: [Result<RedisValue, RedisError>]] = [:]
+            for try await (start, chunk) in group {
+                chunks[start] = chunk
+            }
+            return chunks.sorted { $0.key < $1.key }.flatMap(\.value)
+        }
     }
 
     /// Returns the id of a session's n-th visit: the id itself for the first, `<id>~<n>` after that.
