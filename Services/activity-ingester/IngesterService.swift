@@ -53,7 +53,7 @@ struct IngesterService: Sendable {
         var rejected: [(message: KafkaMessage, reason: String)] = []
     }
 
-    /// Validates every message of a batch, on every core.
+    /// Validates every message of a batch, on every core but one.
     func validate(_ batch: [KafkaMessage]) async -> ValidatedBatch {
         var validated = ValidatedBatch()
         for (message, result) in zip(batch, await validateAll(batch)) {
