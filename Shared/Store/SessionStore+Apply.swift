@@ -260,9 +260,8 @@ extension SessionStore {
         }
 
         let final = results.map { $0 ?? .failed(reason: "no reply from Redis") }
-        for reply in try await pipelineInChunks(indexCommands(prepared, results: final).map(PipelinedCommand.command)) {
-            _ = try reply.get()
-        }
+        // One pipeline, because each index key's expiry must come after the write that may create it.
+        try await redis.pipelineOrThrow(indexCommands(prepared, results: final))
         return final
     }
 

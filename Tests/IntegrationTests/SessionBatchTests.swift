@@ -125,4 +125,39 @@ struct SessionBatchTests {
             #expect(batchDump[key] == value, "\(key) differs")
         }
     }
+
+    /// Every key a large batch writes expires, the index keys too, whichever pipeline carried their commands. Only
+    /// the advertiser's session index lives on; its old entries are trimmed instead.
+    @Test
+    func everyKeyOfALargeBatchExpires() async throws {
+        let stack = try await TestStack.shared()
+        let run = UUID().uuidString.prefix(6).lowercased()
+        var advertiser = Advertiser(id: "acme", keys: [], pools: [])
+        advertiser.retentionDays = 1
+        let prefix = "\(stack.keyPrefix)batch-\(run)-expiry:"
+        let store = SessionStore(redis: stack.redis, keys: RedisKeys(prefix: prefix))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let batch = (0..<600).map { index in
+            let session = "s-\(index % 300)"
+            let event = WebEvent(type: index % 3 == 2 ? .identify : .page, messageId: "m-\(index)",
+                                 anonymousId: "v-\(index % 300)", sessionId: session,
+                                 timestamp: Timestamp.format(milliseconds: now - Int64(600 - index) * 1000),
+                                 properties: ["url": .string("https://shop.example.com/\(index)")])
+            return IncomingWebEvent(event: event, advertiser: advertiser, receivedAt: now,
+                                    formPhone: event.type == .identify ? "+1404555\(1000 + index)" : nil)
+        }
+
+        let results = try await store.apply(batch)
+
+        #expect(results.allSatisfy { if case .applied = $0 { true } else { false } })
+        let keys = try await stack.redis.command("KEYS", "\(prefix)*").array?.compactMap(\.string) ?? []
+        #expect(keys.count > 1000)
+        let advertiserIndex = RedisKeys(prefix: prefix).advertiserSessions(advertiser: "acme")
+        var withoutExpiry: [String] = []
+        for key in keys where key != advertiserIndex {
+            let milliseconds = try await stack.redis.command("PTTL", key).integer ?? -1
+            if milliseconds <= 0 || milliseconds > 86_400_000 { withoutExpiry.append(key) }
+        }
+        #expect(withoutExpiry.isEmpty, "keys without a one-day expiry: \(withoutExpiry.prefix(5))")
+    }
 }
