@@ -20,7 +20,14 @@ kafka_port=${brokers##*:}
 services=(number-pool activity-ingester call-router attribution-worker)
 mkdir -p "$run_dir/pids" "$run_dir/logs"
 
-is_running() { [ -f "$run_dir/pids/$1" ] && kill -0 "$(cat "$run_dir/pids/$1")" 2>/dev/null; }
+# True when the process of the pid file exists and is not a zombie: a process killed a moment ago may not be
+# reaped yet, and `kill -0` still finds it.
+is_running() {
+    [ -f "$run_dir/pids/$1" ] || return 1
+    local state
+    state=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$(cat "$run_dir/pids/$1")/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
 
 wait_for_port() {
     local port=$1 name=$2
@@ -62,8 +69,10 @@ redis_up() {
 }
 
 infra_up() {
-    for port in "$redis_port" "$kafka_port"; do
-        if port_in_use "$port" && ! { is_running redis && is_running tansu; }; then
+    # Each server is started unless its own process is running, so one that stopped can be started alone.
+    for server in redis:$redis_port tansu:$kafka_port; do
+        local name=${server%%:*} port=${server##*:}
+        if port_in_use "$port" && ! is_running "$name"; then
             echo "stack: port $port on 127.0.0.1 is already in use by another program; stop it or choose other" \
                 "ports (RINGTRAIL_REDIS_URL, RINGTRAIL_KAFKA_BROKERS; TEST_REDIS_PORT, TEST_KAFKA_PORT for make test)" >&2
             return 1

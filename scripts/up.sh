@@ -27,6 +27,6 @@ fi
 export RINGTRAIL_KAFKA_CONFIG=${RINGTRAIL_KAFKA_CONFIG:-session.timeout.ms=6000,heartbeat.interval.ms=500,max.poll.interval.ms=10000}
 scripts/stack.sh infra-up
 scripts/stack.sh services-up
-echo "up: try  curl -s -X POST http://127.0.0.1:8081/v1/leases -H 'Authorization: Bearer <web key>' \\"
+echo "up: try  curl -s -X POST http://127.0.0.1:${NUMBER_POOL_PORT:-8081}/v1/leases -H 'Authorization: Bearer <web key>' \\"
 echo "          -H 'Content-Type: application/json' -d '{\"pool\": \"main\"}'"
 echo "up: stop with  make down"

@@ -20,15 +20,23 @@ extension IngesterService {
     func collect(_ request: HTTPRequest) async throws -> HTTPResponse {
         let principal = try context.tenants.authorize(request, anyOf: [.web])
         let advertiser = try context.tenants.advertiser(of: principal)
-        let body = try request.decodeJSON(CollectBatch.self)
-        guard body.batch.count <= IngesterService.maxBatchEvents else {
-            throw HTTPError.badRequest("a batch holds at most \(IngesterService.maxBatchEvents) events, got \(body.batch.count)")
+        // Each event is read on its own, so one that is not valid JSON is rejected alone.
+        let batch: [Result<JSONValue, ValidationError>]
+        if request.hasJSONContentType, let elements = JSONValue.parseElements(of: "batch", in: request.body) {
+            batch = elements
+        } else {
+            batch = try request.decodeJSON(CollectBatch.self).batch.map { .success($0) }
+        }
+        guard batch.count <= IngesterService.maxBatchEvents else {
+            throw HTTPError.badRequest("a batch holds at most \(IngesterService.maxBatchEvents) events, got \(batch.count)")
         }
         let receivedAt = Timestamp.format(Date())
+        // No event of a body this small can exceed the size limit, even with every byte escaped as \uXXXX.
+        let small = request.body.count * 6 <= CollectBatch.maxEventBytes
         var rejected: [CollectResponse.Rejection] = []
         var valid: [WebEvent] = []
-        for (index, raw) in body.batch.enumerated() {
-            switch CollectBatch.decodeEvent(raw, receivedAt: receivedAt) {
+        for (index, element) in batch.enumerated() {
+            switch element.flatMap({ CollectBatch.decodeEvent($0, receivedAt: receivedAt, fitsSizeLimit: small) }) {
             case .success(let event): valid.append(event)
             case .failure(let error): rejected.append(.init(index: index, error: error.reason))
             }

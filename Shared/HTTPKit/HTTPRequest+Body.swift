@@ -58,12 +58,12 @@ extension HTTPRequest {
         return fields
     }
 
-    /// Returns the media type of a `Content-Type` value, lower-cased and without parameters such as `charset`.
     /// True when the request has no `Content-Type` or a JSON one, as `decodeJSON` requires.
     public var hasJSONContentType: Bool {
         header("content-type").map(Self.isJSON) ?? true
     }
 
+    /// Returns the media type of a `Content-Type` value, lower-cased and without parameters such as `charset`.
     static func mediaType(_ contentType: String) -> String {
         let type = contentType.split(separator: ";", maxSplits: 1).first ?? ""
         return type.trimmingHeaderWhitespace().lowercased()

@@ -43,7 +43,12 @@ func makeConfiguration(_ properties: [String: String]) throws -> OpaquePointer {
 
 private let libraryLogger = Logger(label: "librdkafka")
 
-/// Passes librdkafka's own log lines on: syslog levels 0–4 as warnings, the rest at debug.
+/// librdkafka repeats a failure many times a second while a broker is down (every connection attempt of every
+/// handle), so each facility's warnings pass once per 10 seconds with the count held back.
+private let libraryWarnings = LogRateLimit(interval: .seconds(10))
+
+/// Passes librdkafka's own log lines on: syslog levels 0–4 as warnings, at most one per facility every 10
+/// seconds, and the rest at debug.
 private func forwardLibraryLog(
     _ handle: OpaquePointer?,
     _ level: Int32,
@@ -51,8 +56,11 @@ private func forwardLibraryLog(
     _ message: UnsafePointer<CChar>?
 ) {
     let text = message.map { String(cString: $0) } ?? ""
-    let metadata = ["kafka.facility": facility.map { String(cString: $0) } ?? "", "kafka.detail": text]
+    let facilityName = facility.map { String(cString: $0) } ?? ""
+    var metadata = ["kafka.facility": facilityName, "kafka.detail": text]
     if level <= 4 {
+        guard let suppressed = libraryWarnings.due(facilityName) else { return }
+        if suppressed > 0 { metadata["kafka.suppressed"] = String(suppressed) }
         libraryLogger.warning("librdkafka reported a problem", metadata: metadata)
     } else {
         libraryLogger.debug("librdkafka log", metadata: metadata)

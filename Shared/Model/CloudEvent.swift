@@ -82,6 +82,8 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
                 event = try CloudEvent.decoder.decode(Self.self, from: Data(bytes))
             }
         } catch let error as DecodingError {
+            // JSONDecoder reports an unpaired surrogate escape or a huge number as a value of the wrong type.
+            if let problem = JSONValue.problem(in: bytes) { throw ValidationError("not valid JSON: \(problem)") }
             throw ValidationError(describing: error)
         } catch {
             throw ValidationError("not valid JSON")

@@ -13,13 +13,22 @@ public struct CollectBatch: Decodable, Sendable {
     /// Decodes and validates one raw event of a batch, stamping the time it was received.
     ///
     /// Before validation, `context.ip` is cut to its network part, because the full address is personal data.
-    public static func decodeEvent(_ raw: JSONValue, receivedAt: String) -> Result<WebEvent, ValidationError> {
+    /// - Parameter fitsSizeLimit: true when the caller knows the event is within `maxEventBytes` (a small request
+    ///   body). The event is then read straight from `raw` when it can be; otherwise it is encoded to measure it.
+    public static func decodeEvent(_ raw: JSONValue, receivedAt: String,
+                                   fitsSizeLimit: Bool = false) -> Result<WebEvent, ValidationError> {
+        guard case .object = raw else { return .failure(ValidationError("an event must be a JSON object")) }
         do {
-            let data = try JSONEncoder().encode(raw)
-            guard data.count <= maxEventBytes else {
-                return .failure(ValidationError("the event is larger than \(maxEventBytes) bytes"))
+            var event: WebEvent
+            if fitsSizeLimit, let read = WebEvent(json: raw) {
+                event = read
+            } else {
+                let data = try JSONEncoder().encode(raw)
+                guard data.count <= maxEventBytes else {
+                    return .failure(ValidationError("the event is larger than \(maxEventBytes) bytes"))
+                }
+                event = try JSONDecoder().decode(WebEvent.self, from: data)
             }
-            var event = try JSONDecoder().decode(WebEvent.self, from: data)
             event.receivedAt = receivedAt
             if let ip = event.context?.ip { event.context?.ip = IPAddress.truncated(ip) }
             try event.validate()

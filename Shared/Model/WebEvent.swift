@@ -70,8 +70,9 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         if type == .track, (event ?? "").isEmpty {
             throw ValidationError("a track event needs an event name in \"event\"")
         }
-        if type == .page, let url = pageURL, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            throw ValidationError("properties.url must be an http or https URL")
+        if type == .page, let url = pageURL,
+           !(url.hasPrefix("http://") || url.hasPrefix("https://")) || Channel.host(of: url) == nil {
+            throw ValidationError("properties.url must be an http or https URL with a host")
         }
     }
 

@@ -1,7 +1,6 @@
 import HTTPKit
 import RedisKit
 import ServiceKit
-import Synchronization
 
 extension ServiceContext {
     /// Runs a Redis operation for an HTTP handler, turning an unreachable or loading Redis into 503 with a retry
@@ -24,26 +23,3 @@ extension ServiceContext {
 
 /// Rate limit of the "Redis unavailable" line, shared by the handlers of a process.
 private let redisFailureLog = LogRateLimit(interval: .seconds(10))
-
-/// Lets a repeated log line through once per `interval` and counts the occurrences in between.
-final class LogRateLimit: Sendable {
-    private let interval: Duration
-    private let state = Mutex<(last: ContinuousClock.Instant?, suppressed: Int)>((nil, 0))
-
-    init(interval: Duration) {
-        self.interval = interval
-    }
-
-    /// Returns the number of occurrences held back since the last line when a line is due now, or nil.
-    func due() -> Int? {
-        let now = ContinuousClock.now
-        return state.withLock { state in
-            if let last = state.last, now - last < interval {
-                state.suppressed += 1
-                return nil
-            }
-            defer { state = (now, 0) }
-            return state.suppressed
-        }
-    }
-}

@@ -3,22 +3,19 @@ import Model
 import RedisKit
 import ServiceKit
 
-/// A validated web event ready to apply, with its advertiser and the time the broker received it (ms).
+/// A validated web event ready to apply.
 ///
 /// Making one computes everything the event writes (time, first-touch fields, channel, stored JSON), so callers
-/// can spread that work over several threads before `SessionStore.apply` sends the batch.
+/// can spread that work over several threads before `SessionStore.apply` sends the batch. It keeps only those
+/// values, not the event, because a batch of them waits in memory while the one before it is written.
 public struct IncomingWebEvent: Sendable {
-    public let event: WebEvent
-    public let advertiser: Advertiser
-    public let receivedAt: Int64
     let prepared: PreparedWebEvent
 
-    /// - Parameter formPhone: the phone number an `identify` event's traits carry, normalized to E.164 by the
-    ///   caller (the activity-ingester uses libphonenumber); it joins the caller-number index. Nil for none.
+    /// - Parameters:
+    ///   - receivedAt: when the broker received the event, in milliseconds.
+    ///   - formPhone: the phone number an `identify` event's traits carry, normalized to E.164 by the caller (the
+    ///     activity-ingester uses libphonenumber); it joins the caller-number index. Nil for none.
     public init(event: WebEvent, advertiser: Advertiser, receivedAt: Int64, formPhone: String?) {
-        self.event = event
-        self.advertiser = advertiser
-        self.receivedAt = receivedAt
         self.prepared = PreparedWebEvent(event: event, advertiser: advertiser, receivedAt: receivedAt,
                                          formPhone: formPhone)
     }

@@ -161,6 +161,36 @@ struct IngesterTests {
         #expect((known.array ?? []).compactMap(\.string) == [visitor])
     }
 
+    /// Browsers write an unpaired surrogate escape for a title cut inside an emoji; a number out of range is beyond
+    /// any reader. Neither may cost the other events of the batch.
+    @Test
+    func collectRejectsOnlyTheUnreadableEvent() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("unreadable")
+        let body = """
+            {"batch":[\
+            {"type":"page","messageId":"\(session)-1","sessionId":"\(session)","properties":{"url":"https://shop.example.com/"}},\
+            {"type":"page","messageId":"\(session)-2","sessionId":"\(session)",\
+            "properties":{"url":"https://shop.example.com/cart","title":"Cart \\ud83d"}},\
+            {"type":"track","messageId":"\(session)-3","sessionId":"\(session)","event":"Added","properties":{"price":1e400}}\
+            ]}
+            """
+
+        let response = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"],
+                                           body: Data(body.utf8), headers: ["Content-Type": "application/json"])
+
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.json?["accepted"] as? Int == 2)
+        let rejected = response.json?["rejected"] as? [[String: Any]] ?? []
+        #expect(rejected.count == 1)
+        #expect(rejected.first?["index"] as? Int == 2)
+        #expect((rejected.first?["error"] as? String ?? "").contains("the number 1e400 is out of range"))
+        try await waitForSession(stack, session, events: 2)
+        let record = try #require(try await Self.session(stack, session))
+        let titles = (record["events"] as? [[String: Any]] ?? []).compactMap { $0["title"] as? String }
+        #expect(titles == ["Cart \u{FFFD}"])
+    }
+
     @Test
     func secondInstanceKilledLosesNothing() async throws {
         let stack = try await TestStack.shared()

@@ -513,12 +513,13 @@ struct CloudEventTests {
         #expect(reason == "timestamp is not an RFC 3339 timestamp: \"2026-05-17 10:05\"")
     }
 
-    @Test(arguments: ["javascript:alert(1)", "ftp://example.com/", "example.com/pricing", "/pricing"])
+    @Test(arguments: ["javascript:alert(1)", "ftp://example.com/", "example.com/pricing", "/pricing", "https://",
+                      "http:///pricing"])
     func webEventRejectsNonHTTPPageURL(url: String) {
         let data = Self.page.replacingOccurrences(
             of: "https://example.com/pricing?utm_source=google&gclid=abc", with: url)
         let reason = Self.rejection(Self.envelope(type: "ringtrail.web.page", data: data), as: WebEvent.self)
-        #expect(reason == "properties.url must be an http or https URL")
+        #expect(reason == "properties.url must be an http or https URL with a host")
     }
 
     @Test

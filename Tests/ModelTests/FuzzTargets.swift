@@ -165,9 +165,19 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         }
         guard batch.batch.count <= CollectBatch.maxEvents else { return .rejected(reason: "batch too large") }
 
+        if case .array(let items)? = JSONValue.parse(bytes)?["batch"] {
+            precondition(items == batch.batch, "JSONValue.parse read the batch otherwise than JSONDecoder")
+        }
+        let small = bytes.count * 6 <= CollectBatch.maxEventBytes
         var reasons: [String] = []
         for raw in batch.batch {
-            if case .failure(let error) = CollectBatch.decodeEvent(raw, receivedAt: "2026-05-17T10:05:03.000Z") {
+            let decoded = CollectBatch.decodeEvent(raw, receivedAt: "2026-05-17T10:05:03.000Z")
+            if small {
+                // Read straight from the parsed value, the event must be the one the encode-and-decode path gives.
+                let read = CollectBatch.decodeEvent(raw, receivedAt: "2026-05-17T10:05:03.000Z", fitsSizeLimit: true)
+                precondition((try? read.get()) == (try? decoded.get()), "the collect fast path read another event")
+            }
+            if case .failure(let error) = decoded {
                 reasons.append(error.reason)
             }
         }

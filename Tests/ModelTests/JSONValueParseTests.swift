@@ -103,4 +103,33 @@ struct JSONValueParseTests {
         #expect(fast.data.context == nil && fast.data.traits == nil)
         #expect(fast.data == (try JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))).data)
     }
+
+    @Test
+    func batchElementsFailAlone() throws {
+        let body = #"{"batch":[{"n":1},{"price":1e400},{"title":"a\ud800b"},{"k":1,"k":2},[1]],"other":{"x":1}}"#
+        let elements = try #require(JSONValue.parseElements(of: "batch", in: Array(body.utf8)))
+
+        #expect(elements.count == 5)
+        #expect(try elements[0].get() == .object(["n": .number(1)]))
+        #expect(throws: ValidationError("the event is not valid JSON: the number 1e400 is out of range")) {
+            try elements[1].get()
+        }
+        #expect(try elements[2].get()["title"] == .string("a\u{FFFD}b"))
+        #expect(try elements[3].get() == Self.decoded(#"{"k":1,"k":2}"#))
+        #expect(try elements[4].get() == .array([.number(1)]))
+    }
+
+    @Test(arguments: [#"{"batch":[1,}"#, #"{"batch":{}}"#, #"{"other":[]}"#, #"{"batch":[],"batch":[]}"#, "[]",
+                      "{\"batch\":[\"tab\u{09}here\"]}"])
+    func batchElementsNeedAWellFormedBatch(text: String) {
+        #expect(JSONValue.parseElements(of: "batch", in: Array(text.utf8)) == nil)
+    }
+
+    @Test
+    func webMessageWithUnpairedSurrogateSaysSo() {
+        let bytes = Self.envelope(#"{"type":"page","messageId":"m","sessionId":"s-1","properties":{"title":"a\ud83db"}}"#)
+        #expect(throws: ValidationError("not valid JSON: a string has an unpaired UTF-16 surrogate escape (\\uD83D)")) {
+            try CloudEvent<WebEvent>.decode(bytes)
+        }
+    }
 }
