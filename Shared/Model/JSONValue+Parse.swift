@@ -361,7 +361,8 @@ private struct JSONByteReader {
                 if let decoded = try? JSONDecoder().decode(JSONValue.self, from: element) {
                     items.append(.success(decoded))
                 } else {
-                    items.append(.failure(ValidationError("the event is not valid JSON: \(reason ?? "it cannot be read")")))
+                    let detail = reason ?? "it cannot be read"
+                    items.append(.failure(ValidationError("the event is not valid JSON: \(detail)")))
                 }
             }
             skipSpace()

@@ -169,15 +169,18 @@ struct IngesterTests {
         let session = Self.newSession("unreadable")
         let body = """
             {"batch":[\
-            {"type":"page","messageId":"\(session)-1","sessionId":"\(session)","properties":{"url":"https://shop.example.com/"}},\
+            {"type":"page","messageId":"\(session)-1","sessionId":"\(session)",\
+            "properties":{"url":"https://shop.example.com/"}},\
             {"type":"page","messageId":"\(session)-2","sessionId":"\(session)",\
             "properties":{"url":"https://shop.example.com/cart","title":"Cart \\ud83d"}},\
-            {"type":"track","messageId":"\(session)-3","sessionId":"\(session)","event":"Added","properties":{"price":1e400}}\
+            {"type":"track","messageId":"\(session)-3","sessionId":"\(session)","event":"Added",\
+            "properties":{"price":1e400}}\
             ]}
             """
 
-        let response = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"],
-                                           body: Data(body.utf8), headers: ["Content-Type": "application/json"])
+        let response = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"),
+                                           key: stack.keys["web"], body: Data(body.utf8),
+                                           headers: ["Content-Type": "application/json"])
 
         #expect(response.status == 200, "\(response.text)")
         #expect(response.json?["accepted"] as? Int == 2)

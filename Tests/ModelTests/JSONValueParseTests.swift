@@ -127,7 +127,8 @@ struct JSONValueParseTests {
 
     @Test
     func webMessageWithUnpairedSurrogateSaysSo() {
-        let bytes = Self.envelope(#"{"type":"page","messageId":"m","sessionId":"s-1","properties":{"title":"a\ud83db"}}"#)
+        let bytes = Self.envelope(
+            #"{"type":"page","messageId":"m","sessionId":"s-1","properties":{"title":"a\ud83db"}}"#)
         #expect(throws: ValidationError("not valid JSON: a string has an unpaired UTF-16 surrogate escape (\\uD83D)")) {
             try CloudEvent<WebEvent>.decode(bytes)
         }
