@@ -58,7 +58,9 @@ for target in "${targets[@]}"; do
     echo "Fuzzing $target for ${share}s"
     # -max_len 8192 keeps inputs near real message sizes; larger bodies are bounded by the 1 MiB body limit anyway.
     # -rss_limit_mb turns unbounded memory growth into a failure.
-    if ! RINGTRAIL_FUZZ_TARGET=$target "$binary" -max_total_time="$share" -max_len=8192 -rss_limit_mb=1024 \
+    # SWIFT_BACKTRACE=enable=no leaves a failed precondition's signal to libFuzzer, which then writes the input;
+    # Swift's own backtracer would exit first and the input would be lost.
+    if ! SWIFT_BACKTRACE=enable=no RINGTRAIL_FUZZ_TARGET=$target "$binary" -max_total_time="$share" -max_len=8192 -rss_limit_mb=1024 \
         -timeout=10 -print_final_stats=0 -artifact_prefix="$artifacts/" "$found" "$seeds" \
         >"$out/$target.log" 2>&1; then
         tail -n 40 "$out/$target.log"

@@ -273,7 +273,8 @@ private struct JSONByteReader {
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { return nil }
-        if bytes[index] == UInt8(ascii: "0") {
+        let zero = bytes[index] == UInt8(ascii: "0")
+        if zero {
             index += 1
         } else if digits() == 0 {
             return nil
@@ -283,6 +284,9 @@ private struct JSONByteReader {
             guard digits() > 0 else { return nil }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            // Foundation's JSONDecoder rejects some such numbers ("0e4", "-0.0e3") and reads others ("0e10"), so
+            // they are left to it.
+            if zero { return nil }
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
                 index += 1
@@ -290,7 +294,11 @@ private struct JSONByteReader {
             guard digits() > 0 else { return nil }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite else {
+        // Too small a number rounds to zero, and JSONDecoder rejects that as it rejects one too large.
+        let mantissa = text.utf8.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }
+        guard let value = Double(text), value.isFinite,
+              value != 0 || !mantissa.contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") })
+        else {
             problem = "the number \(text.prefix(32)) is out of range"
             return nil
         }
