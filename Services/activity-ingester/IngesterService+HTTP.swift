@@ -22,9 +22,14 @@ extension IngesterService {
         let advertiser = try context.tenants.advertiser(of: principal)
         // Each event is read on its own, so one that is not valid JSON is rejected alone.
         let batch: [Result<JSONValue, ValidationError>]
-        if request.hasJSONContentType, let elements = JSONValue.parseElements(of: "batch", in: request.body) {
-            batch = elements
+        if request.hasJSONContentType, !request.body.isEmpty {
+            do {
+                batch = try JSONValue.parseElements(of: "batch", in: request.body)
+            } catch {
+                throw HTTPError.badRequest("The request body is not a batch: \(error.reason)", code: "invalid_json")
+            }
         } else {
+            // Only to reject the request as decodeJSON does: a wrong Content-Type or an empty body.
             batch = try request.decodeJSON(CollectBatch.self).batch.map { .success($0) }
         }
         guard batch.count <= IngesterService.maxBatchEvents else {

@@ -74,16 +74,22 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
     /// - Throws: `ValidationError` saying what is wrong: not JSON, a missing or invalid envelope attribute, a
     ///   data field of the wrong type (with its path), or a payload that fails its own validation.
     public static func decode(_ bytes: [UInt8], expectedTypes: Set<String>? = nil) throws(ValidationError) -> Self {
+        // Text that is not JSON is rejected here, with where and why: JSONDecoder would report an unpaired surrogate
+        // or a huge number as a value of the wrong type, and deep nesting would cost it seconds per message.
+        let tree: JSONValue?
+        switch JSONValue.read(bytes) {
+        case .success(let value): tree = value
+        case .failure(.invalid(let reason)): throw ValidationError("not valid JSON: \(reason)")
+        case .failure(.deferred): tree = nil
+        }
         let event: Self
         do {
-            if let fast = Self.readWithoutDecoder(bytes) {
+            if let tree, let fast = Self.read(tree) {
                 event = fast
             } else {
                 event = try CloudEvent.decoder.decode(Self.self, from: Data(bytes))
             }
         } catch let error as DecodingError {
-            // JSONDecoder reports an unpaired surrogate escape or a huge number as a value of the wrong type.
-            if let problem = JSONValue.problem(in: bytes) { throw ValidationError("not valid JSON: \(problem)") }
             throw ValidationError(describing: error)
         } catch {
             throw ValidationError("not valid JSON")
@@ -95,11 +101,14 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         return event
     }
 
-    /// The event read without `JSONDecoder`, for payloads that are `JSONValueReadable`; nil when the bytes need
+    /// Reads the event without `JSONDecoder`, for payloads that are `JSONValueReadable`; nil when the bytes need
     /// `JSONDecoder`, to decode them or to explain what is wrong. It does not validate.
     public static func readWithoutDecoder(_ bytes: [UInt8]) -> Self? {
-        guard let readable = Payload.self as? any JSONValueReadable.Type,
-              let tree = JSONValue.parse(bytes), let fields = JSONFields(tree),
+        JSONValue.parse(bytes).flatMap(read)
+    }
+
+    private static func read(_ tree: JSONValue) -> Self? {
+        guard let readable = Payload.self as? any JSONValueReadable.Type, let fields = JSONFields(tree),
               let specversion = fields.string("specversion"), let id = fields.string("id"),
               let source = fields.string("source"), let type = fields.string("type"), let time = fields.string("time"),
               let subject = fields.optionalString("subject"),
@@ -145,6 +154,9 @@ public struct CloudEventHeader: Decodable, Sendable {
     public var time: String
 
     public static func decode(_ bytes: [UInt8]) throws(ValidationError) -> CloudEventHeader {
+        if case .failure(.invalid(let reason)) = JSONValue.read(bytes) {
+            throw ValidationError("not valid JSON: \(reason)")
+        }
         do {
             return try JSONDecoder().decode(CloudEventHeader.self, from: Data(bytes))
         } catch let error as DecodingError {

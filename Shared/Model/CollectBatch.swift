@@ -10,6 +10,12 @@ public struct CollectBatch: Decodable, Sendable {
 
     public var batch: [JSONValue]
 
+    private static var sizeEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return encoder
+    }
+
     /// Decodes and validates one raw event of a batch, stamping the time it was received.
     ///
     /// Before validation, `context.ip` is cut to its network part, because the full address is personal data.
@@ -23,7 +29,8 @@ public struct CollectBatch: Decodable, Sendable {
             if fitsSizeLimit, let read = WebEvent(json: raw) {
                 event = read
             } else {
-                let data = try JSONEncoder().encode(raw)
+                // Measured as published: without escaping slashes, which would count every "/" twice.
+                let data = try Self.sizeEncoder.encode(raw)
                 guard data.count <= maxEventBytes else {
                     return .failure(ValidationError("the event is larger than \(maxEventBytes) bytes"))
                 }

@@ -1,57 +1,97 @@
 import Foundation
 
+/// The reason `JSONValue.read` gave no value.
+public enum JSONReadFailure: Error, Equatable, Sendable {
+    /// The text is not JSON, or goes past a limit of the reader; the reason tells the sender what and where.
+    case invalid(String)
+    /// The text has a number with a zero integer part and an exponent, which Foundation's `JSONDecoder` reads
+    /// inconsistently (it rejects `0e4` and reads `0e10`), so only `JSONDecoder` can say what the text means.
+    case deferred
+}
+
 extension JSONValue {
-    /// Reads a JSON document without `JSONDecoder`, for messages read on every page view.
+    /// Reads a JSON document without `JSONDecoder`, for messages and requests read on every page view.
     ///
-    /// It follows RFC 8259 strictly and gives nil for anything it cannot read exactly: malformed JSON, a repeated
-    /// key, a lone surrogate escape, invalid UTF-8, a number too large for a `Double`, nesting deeper than 32
-    /// levels. Callers then decode the bytes with `JSONDecoder`, which decides and explains what is wrong, so
-    /// this path never changes what a document means or which documents are rejected.
-    public static func parse(_ bytes: [UInt8]) -> JSONValue? {
+    /// It follows RFC 8259 and is stricter than `JSONDecoder` in a few ways that keep hostile input cheap and
+    /// unambiguous: a key repeated in one object, nesting deeper than 32 levels and a trailing comma are errors.
+    /// Whatever it reads, `JSONDecoder` reads the same way (the `json-value` fuzz target checks this). A UTF-8
+    /// byte order mark at the start is skipped, as `JSONDecoder` skips it.
+    /// - Parameter replacingLoneSurrogates: read an unpaired UTF-16 surrogate escape as U+FFFD, the replacement
+    ///   character, instead of failing; browsers' `JSON.stringify` writes one for a string cut inside an emoji.
+    public static func read(_ bytes: [UInt8], replacingLoneSurrogates: Bool = false)
+        -> Result<JSONValue, JSONReadFailure>
+    {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = JSONByteReader(bytes: buffer)
+            reader.replacesLoneSurrogates = replacingLoneSurrogates
+            reader.skipByteOrderMark()
             reader.skipSpace()
-            guard let value = reader.value(depth: 0) else { return nil }
-            reader.skipSpace()
-            return reader.index == buffer.count ? value : nil
+            if let value = reader.value(depth: 0) {
+                reader.skipSpace()
+                if reader.index == buffer.count { return .success(value) }
+                return .failure(.invalid("unexpected \(reader.describeByte()) after the JSON value"))
+            }
+            return .failure(reader.failure)
         }
     }
 
-    /// Says what in `bytes` is not valid JSON, for the error message: an unpaired surrogate escape, a number out
-    /// of range, invalid UTF-8, a control character or an invalid escape in a string. Nil when `parse` reads the
-    /// bytes, or gives up for another reason, such as a syntax error or a repeated key.
-    public static func problem(in bytes: [UInt8]) -> String? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var reader = JSONByteReader(bytes: buffer)
-            reader.skipSpace()
-            return reader.value(depth: 0) == nil ? reader.problem : nil
-        }
+    /// Reads a JSON document like `read`, or gives nil.
+    public static func parse(_ bytes: [UInt8]) -> JSONValue? {
+        try? read(bytes).get()
     }
 
     /// Reads the elements of the array under `key` in a top-level object one by one, for a request that carries a
     /// batch: an element that is not valid JSON (a number out of range, say) fails alone, with the reason, and the
-    /// others are still read.
+    /// others are still read. Unpaired surrogate escapes read as U+FFFD, as `read` does with
+    /// `replacingLoneSurrogates`.
     ///
-    /// An unpaired UTF-16 surrogate escape reads as U+FFFD, the replacement character, because browsers'
-    /// `JSON.stringify` writes one for a string cut inside an emoji. Nil when the document is not an object with
-    /// such an array, has a repeated top-level key or is not JSON at all. The caller then decodes it with
-    /// `JSONDecoder`, which explains what is wrong.
-    public static func parseElements(of key: String, in bytes: [UInt8]) -> [Result<JSONValue, ValidationError>]? {
-        bytes.withUnsafeBufferPointer { buffer in
+    /// - Throws: `ValidationError` when the document as a whole is not an object with such an array: not JSON, the
+    ///   key missing, repeated or not an array, or another key's value not JSON.
+    public static func parseElements(of key: String, in bytes: [UInt8]) throws(ValidationError)
+        -> [Result<JSONValue, ValidationError>]
+    {
+        let elements = bytes.withUnsafeBufferPointer { buffer in
             var reader = JSONByteReader(bytes: buffer)
             reader.replacesLoneSurrogates = true
             return reader.elements(of: key)
         }
+        return try elements.get()
     }
 }
 
 private struct JSONByteReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
-    /// The reason the last value could not be read, when it is worth telling the sender.
+    /// The reason the last value could not be read; the innermost one when several levels gave up.
     var problem: String?
+    /// The last value holds a number only `JSONDecoder` can judge; see `JSONReadFailure.deferred`.
+    var deferred = false
     /// Read an unpaired surrogate escape as U+FFFD instead of failing.
     var replacesLoneSurrogates = false
+
+    var failure: JSONReadFailure {
+        deferred ? .deferred : .invalid(problem ?? "the text is not JSON")
+    }
+
+    /// Records `reason` unless a deeper level already gave one, and gives nil.
+    mutating func fail<T>(_ reason: String) -> T? {
+        if problem == nil && !deferred { problem = reason }
+        return nil
+    }
+
+    /// Names the byte at `index` for a message: the character when it is printable ASCII, else its value, with its
+    /// position.
+    func describeByte() -> String {
+        guard index < bytes.count else { return "end of text" }
+        let byte = bytes[index]
+        let character = byte >= 0x21 && byte <= 0x7E ? "'\(Character(Unicode.Scalar(byte)))'"
+            : "byte 0x\(String(byte, radix: 16, uppercase: true))"
+        return "\(character) at byte \(index)"
+    }
+
+    mutating func skipByteOrderMark() {
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+    }
 
     init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -69,15 +109,17 @@ private struct JSONByteReader {
     }
 
     mutating func value(depth: Int) -> JSONValue? {
-        guard index < bytes.count, depth <= Self.maxDepth else { return nil }
+        guard index < bytes.count else { return fail("the text ends where a value should be") }
+        guard depth <= Self.maxDepth else { return fail("values are nested more than \(Self.maxDepth) levels deep") }
         switch bytes[index] {
         case UInt8(ascii: "\""): return string().map(JSONValue.string)
         case UInt8(ascii: "{"): return object(depth: depth)
         case UInt8(ascii: "["): return array(depth: depth)
-        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
-        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
-        case UInt8(ascii: "n"): return literal("null") ? .null : nil
-        default: return number().map(JSONValue.number)
+        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : fail("unexpected \(describeByte())")
+        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : fail("unexpected \(describeByte())")
+        case UInt8(ascii: "n"): return literal("null") ? .null : fail("unexpected \(describeByte())")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number().map(JSONValue.number)
+        default: return fail("unexpected \(describeByte()) where a value should be")
         }
     }
 
@@ -92,23 +134,29 @@ private struct JSONByteReader {
         }
         while true {
             skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                return fail("expected a quoted key, found \(describeByte())")
+            }
             guard let name = string() else { return nil }
             skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                return fail("expected ':' after a key, found \(describeByte())")
+            }
             index += 1
             skipSpace()
             guard let value = value(depth: depth + 1) else { return nil }
-            // JSONDecoder reads a repeated key, so it is no problem to report.
-            guard fields.updateValue(value, forKey: name) == nil else { return nil }
+            guard fields.updateValue(value, forKey: name) == nil else {
+                return fail("the key \"\(name.prefix(64))\" appears twice in one object")
+            }
             skipSpace()
-            guard index < bytes.count else { return nil }
+            guard index < bytes.count else { return fail("the text ends inside an object") }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
             } else if bytes[index] == UInt8(ascii: "}") {
                 index += 1
                 return .object(fields)
             } else {
-                return nil
+                return fail("expected ',' or '}', found \(describeByte())")
             }
         }
     }
@@ -126,14 +174,14 @@ private struct JSONByteReader {
             guard let item = value(depth: depth + 1) else { return nil }
             items.append(item)
             skipSpace()
-            guard index < bytes.count else { return nil }
+            guard index < bytes.count else { return fail("the text ends inside an array") }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
             } else if bytes[index] == UInt8(ascii: "]") {
                 index += 1
                 return .array(items)
             } else {
-                return nil
+                return fail("expected ',' or ']', found \(describeByte())")
             }
         }
     }
@@ -161,13 +209,10 @@ private struct JSONByteReader {
                 return validUTF8(text)
             }
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 {
-                problem = "a string holds a control character; escape it, as \\n or \\u0001"
-                return nil
-            }
+            if byte < 0x20 { return fail("a string holds a control character; escape it, as \\n or \\u0001") }
             end += 1
         }
-        guard end < bytes.count else { return nil }
+        guard end < bytes.count else { return fail("a string is not closed") }
         return escapedString(from: start, plainUntil: end)
     }
 
@@ -181,16 +226,13 @@ private struct JSONByteReader {
                 index = position + 1
                 return text.withUnsafeBufferPointer { validUTF8($0) }
             }
-            if byte < 0x20 {
-                problem = "a string holds a control character; escape it, as \\n or \\u0001"
-                return nil
-            }
+            if byte < 0x20 { return fail("a string holds a control character; escape it, as \\n or \\u0001") }
             guard byte == UInt8(ascii: "\\") else {
                 text.append(byte)
                 position += 1
                 continue
             }
-            guard position + 1 < bytes.count else { return nil }
+            guard position + 1 < bytes.count else { return fail("a string is not closed") }
             position += 2
             switch bytes[position - 1] {
             case UInt8(ascii: "\""): text.append(UInt8(ascii: "\""))
@@ -202,10 +244,7 @@ private struct JSONByteReader {
             case UInt8(ascii: "r"): text.append(0x0D)
             case UInt8(ascii: "t"): text.append(0x09)
             case UInt8(ascii: "u"):
-                guard var scalar = hex4(at: position) else {
-                    problem = "a \\u escape needs four hexadecimal digits"
-                    return nil
-                }
+                guard var scalar = hex4(at: position) else { return fail("a \\u escape needs four hexadecimal digits") }
                 position += 4
                 if (0xD800...0xDBFF).contains(scalar) {
                     if position + 6 <= bytes.count, bytes[position] == UInt8(ascii: "\\"),
@@ -224,23 +263,18 @@ private struct JSONByteReader {
                 guard let unicode = Unicode.Scalar(scalar) else { return nil }
                 text.append(contentsOf: unicode.utf8)
             default:
-                problem = "a string has an invalid escape sequence"
-                return nil
+                return fail("a string has an invalid escape sequence")
             }
         }
-        return nil
+        return fail("a string is not closed")
     }
 
     private mutating func unpaired(_ scalar: UInt32) -> String? {
-        problem = "a string has an unpaired UTF-16 surrogate escape (\\u\(String(scalar, radix: 16, uppercase: true)))"
-        return nil
+        fail("a string has an unpaired UTF-16 surrogate escape (\\u\(String(scalar, radix: 16, uppercase: true)))")
     }
 
     private mutating func validUTF8(_ text: UnsafeBufferPointer<UInt8>) -> String? {
-        guard let string = String(validating: text, as: UTF8.self) else {
-            problem = "a string is not valid UTF-8"
-            return nil
-        }
+        guard let string = String(validating: text, as: UTF8.self) else { return fail("a string is not valid UTF-8") }
         return string
     }
 
@@ -272,179 +306,200 @@ private struct JSONByteReader {
             return index - first
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count else { return nil }
+        guard index < bytes.count else { return fail("a number ends after its sign") }
         let zero = bytes[index] == UInt8(ascii: "0")
         if zero {
             index += 1
         } else if digits() == 0 {
-            return nil
+            return fail("a number is malformed at byte \(start)")
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
-            guard digits() > 0 else { return nil }
+            guard digits() > 0 else { return fail("a number is malformed at byte \(start)") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            // Foundation's JSONDecoder rejects some such numbers ("0e4", "-0.0e3") and reads others ("0e10"), so
-            // they are left to it.
-            if zero { return nil }
+            if zero {
+                deferred = true
+                return nil
+            }
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
                 index += 1
             }
-            guard digits() > 0 else { return nil }
+            guard digits() > 0 else { return fail("a number is malformed at byte \(start)") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         // Too small a number rounds to zero, and JSONDecoder rejects that as it rejects one too large.
         let mantissa = text.utf8.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }
         guard let value = Double(text), value.isFinite,
               value != 0 || !mantissa.contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") })
-        else {
-            problem = "the number \(text.prefix(32)) is out of range"
-            return nil
-        }
+        else { return fail("the number \(text.prefix(32)) is out of range") }
         return value
     }
 
     /// Reads the elements of the array under `key` in a top-level object, each on its own; see
     /// `JSONValue.parseElements(of:in:)`.
-    mutating func elements(of key: String) -> [Result<JSONValue, ValidationError>]? {
+    mutating func elements(of key: String) -> Result<[Result<JSONValue, ValidationError>], ValidationError> {
+        func invalid(_ reason: String) -> Result<[Result<JSONValue, ValidationError>], ValidationError> {
+            .failure(ValidationError(reason))
+        }
+        skipByteOrderMark()
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
+            return invalid("the body must be a JSON object with \"\(key)\", an array of events")
+        }
+        index += 1
         var found: [Result<JSONValue, ValidationError>]?
         var keys: Set<String> = []
         skipSpace()
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
-        index += 1
-        skipSpace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { return nil }
-        while true {
-            skipSpace()
-            guard let name = string(), keys.insert(name).inserted else { return nil }
-            skipSpace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            skipSpace()
-            if name == key {
-                guard let items = arrayElements() else { return nil }
-                found = items
-            } else {
-                guard skipValue(depth: 0) else { return nil }
-            }
-            skipSpace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
+        } else {
+            while true {
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let name = string() else {
+                    return invalid("not valid JSON: " + (problem ?? "expected a quoted key, found \(describeByte())"))
+                }
+                guard keys.insert(name).inserted else {
+                    return invalid("the key \"\(name.prefix(64))\" appears twice in the body")
+                }
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                    return invalid("not valid JSON: expected ':' after a key, found \(describeByte())")
+                }
                 index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                break
-            } else {
-                return nil
+                skipSpace()
+                if name == key {
+                    switch arrayElements() {
+                    case .success(let items): found = items
+                    case .failure(let error): return .failure(error)
+                    }
+                } else {
+                    let start = index
+                    problem = nil
+                    deferred = false
+                    if value(depth: 1) == nil {
+                        // Only a number JSONDecoder must judge is let through here, skipped unread.
+                        guard deferred else { return invalid("not valid JSON: \(problem ?? "a value cannot be read")") }
+                        index = start
+                        guard skipValue() else { return invalid("not valid JSON at byte \(start)") }
+                    }
+                }
+                skipSpace()
+                guard index < bytes.count else { return invalid("not valid JSON: the text ends inside the object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                } else if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    break
+                } else {
+                    return invalid("not valid JSON: expected ',' or '}', found \(describeByte())")
+                }
             }
         }
         skipSpace()
-        return index == bytes.count ? found : nil
+        guard index == bytes.count else { return invalid("not valid JSON: unexpected \(describeByte()) after the object") }
+        guard let found else { return invalid("missing field \(key)") }
+        return .success(found)
     }
 
-    /// The elements of the array at `index`, each read on its own: one that cannot be read is skipped over and
-    /// given to `JSONDecoder` alone, and fails with the reason when that cannot read it either.
-    private mutating func arrayElements() -> [Result<JSONValue, ValidationError>]? {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { return nil }
+    /// The elements of the array at `index`, each read on its own. One that cannot be read fails alone with the
+    /// reason, once the end of it is found; a number only `JSONDecoder` can judge is left to it.
+    private mutating func arrayElements() -> Result<[Result<JSONValue, ValidationError>], ValidationError> {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else {
+            return .failure(ValidationError("batch must be an array of events"))
+        }
         index += 1
         var items: [Result<JSONValue, ValidationError>] = []
         skipSpace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return items
+            return .success(items)
         }
         while true {
             skipSpace()
             let start = index
             problem = nil
+            deferred = false
             if let item = value(depth: 1) {
                 items.append(.success(item))
             } else {
-                let reason = problem
+                let reason = failure
                 index = start
-                guard skipValue(depth: 1) else { return nil }
-                let element = Data(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                // A repeated key or deep nesting is only beyond this reader; JSONDecoder reads those.
-                if let decoded = try? JSONDecoder().decode(JSONValue.self, from: element) {
+                guard skipValue() else {
+                    return .failure(ValidationError("not valid JSON: \(problem ?? "an event is not closed")"))
+                }
+                if reason == .deferred,
+                   let decoded = try? JSONDecoder().decode(
+                       JSONValue.self, from: Data(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                {
                     items.append(.success(decoded))
-                } else {
-                    let detail = reason ?? "it cannot be read"
+                } else if case .invalid(let detail) = reason {
                     items.append(.failure(ValidationError("the event is not valid JSON: \(detail)")))
+                } else {
+                    items.append(.failure(ValidationError("the event is not valid JSON")))
                 }
             }
             skipSpace()
-            guard index < bytes.count else { return nil }
+            guard index < bytes.count else {
+                return .failure(ValidationError("not valid JSON: the text ends inside the batch"))
+            }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
             } else if bytes[index] == UInt8(ascii: "]") {
                 index += 1
-                return items
+                return .success(items)
             } else {
-                return nil
+                return .failure(ValidationError("not valid JSON: expected ',' or ']', found \(describeByte())"))
             }
         }
     }
 
-    /// Moves past one value of JSON's grammar without reading it: strings may hold any escape, numbers any
-    /// magnitude. False when the text there is not JSON.
-    private mutating func skipValue(depth: Int) -> Bool {
-        guard index < bytes.count, depth <= 512 else { return false }
-        switch bytes[index] {
-        case UInt8(ascii: "\""):
-            index += 1
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\"") {
-                    index += 1
-                    return true
-                }
-                if byte < 0x20 { return false }
-                index += byte == UInt8(ascii: "\\") ? 2 : 1
-            }
-            return false
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
-            let isObject = close == UInt8(ascii: "}")
-            index += 1
+    /// Moves past one value without reading it, to find where an unreadable event ends: strings may hold any
+    /// byte, and any run of other characters counts as one word. Brackets are counted, not recursed into, so
+    /// nesting costs no stack. False when the brackets do not match or the text ends first.
+    private mutating func skipValue() -> Bool {
+        var open: [UInt8] = []
+        repeat {
             skipSpace()
-            if index < bytes.count, bytes[index] == close {
+            guard index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
                 index += 1
-                return true
-            }
-            while true {
-                skipSpace()
-                if isObject {
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), skipValue(depth: depth + 1)
-                    else { return false }
-                    skipSpace()
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
-                    index += 1
-                    skipSpace()
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
                 }
-                guard skipValue(depth: depth + 1) else { return false }
-                skipSpace()
                 guard index < bytes.count else { return false }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == close {
-                    index += 1
-                    return true
-                } else {
-                    return false
-                }
-            }
-        case UInt8(ascii: "t"): return literal("true")
-        case UInt8(ascii: "f"): return literal("false")
-        case UInt8(ascii: "n"): return literal("null")
-        default:
-            let start = index
-            while index < bytes.count, (bytes[index] >= UInt8(ascii: "0") && bytes[index] <= UInt8(ascii: "9"))
-                    || [UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"),
-                        UInt8(ascii: "E")].contains(bytes[index]) {
                 index += 1
+            case UInt8(ascii: "{"):
+                open.append(UInt8(ascii: "}"))
+                index += 1
+            case UInt8(ascii: "["):
+                open.append(UInt8(ascii: "]"))
+                index += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard open.last == bytes[index] else { return false }
+                open.removeLast()
+                index += 1
+            case UInt8(ascii: ","), UInt8(ascii: ":"):
+                guard !open.isEmpty else { return false }
+                index += 1
+            default:
+                let start = index
+                while index < bytes.count, !Self.endsWord(bytes[index]) { index += 1 }
+                guard index > start else { return false }
             }
-            return index > start
+        } while !open.isEmpty
+        return true
+    }
+
+    private static func endsWord(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "\""), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["),
+             UInt8(ascii: "]"), UInt8(ascii: ","), UInt8(ascii: ":"):
+            return true
+        default:
+            return false
         }
     }
 }

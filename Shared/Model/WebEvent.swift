@@ -47,6 +47,12 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         guard !messageId.isEmpty, messageId.utf8.count <= 200 else {
             throw ValidationError("messageId must be 1 to 200 bytes")
         }
+        // U+FFFD stands for an unpaired surrogate the collect endpoint replaced, so two different ids could read
+        // the same and one event would be lost as a duplicate.
+        guard !messageId.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\u{FFFD}" })
+        else {
+            throw ValidationError("messageId must not hold control characters or U+FFFD")
+        }
         guard Identifier.isValid(sessionId) else {
             throw ValidationError("sessionId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
         }
@@ -69,6 +75,11 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         }
         if type == .track, (event ?? "").isEmpty {
             throw ValidationError("a track event needs an event name in \"event\"")
+        }
+        for (field, value) in [("properties.url", pageURL), ("properties.referrer", referrer)] {
+            if let value, value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw ValidationError("\(field) must not hold control characters")
+            }
         }
         if type == .page, let url = pageURL,
            !(url.hasPrefix("http://") || url.hasPrefix("https://")) || Channel.host(of: url) == nil {

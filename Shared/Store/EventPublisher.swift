@@ -105,8 +105,25 @@ public struct EventPublisher: Sendable {
             "Message rejected to deadletter",
             metadata: [
                 "kafka.topic": message.topic, "kafka.partition": "\(message.partition)",
-                "kafka.offset": "\(message.offset)", "reason": reason,
+                "kafka.offset": "\(message.offset)", "reason": Self.withoutQuotedValues(reason),
             ]
         )
+    }
+
+    /// Returns a reason as logged: validation reasons quote the value they reject, which can be a phone number or an
+    /// address sent in the wrong field, so the log keeps only what is outside quotes. The dead letter itself keeps
+    /// the whole reason.
+    static func withoutQuotedValues(_ reason: String) -> String {
+        var result = ""
+        var quoted = false
+        for character in reason {
+            if character == "\"" {
+                if !quoted { result += "\"…\"" }
+                quoted.toggle()
+            } else if !quoted {
+                result.append(character)
+            }
+        }
+        return result
     }
 }

@@ -72,7 +72,15 @@ struct BadInputTests {
                 cases.append(Case(name: name, service: endpoint.service, method: "POST", target: endpoint.target,
                                   key: endpoint.key, headers: headers, body: body, status: status, code: code))
             }
-            for bad in badJSONBodies(field: endpoint.field) { add(bad.name, bad.body, bad.status, bad.code) }
+            for bad in badJSONBodies(field: endpoint.field) {
+                // Collect reads each event of its batch on its own: the nested array is one event, rejected
+                // alone in a 200 answer (checked in IngesterTests).
+                if endpoint.target == "/v1/collect", bad.name == "deeply nested arrays" {
+                    add(bad.name, bad.body, 200, nil)
+                } else {
+                    add(bad.name, bad.body, bad.status, bad.code)
+                }
+            }
             add("form content type", Array("pool=main".utf8), contentType: "application/x-www-form-urlencoded",
                 415, "unsupported_media_type")
             add("text content type", Array("{}".utf8), contentType: "text/plain", 415, "unsupported_media_type")

@@ -249,19 +249,27 @@ struct CloudEventTests {
         #expect(header.type == EventType.callOutcome)
         #expect(header.advertiserid == "acme")
         #expect(header.time == Self.time)
-        #expect(throws: ValidationError("not valid JSON")) { try CloudEventHeader.decode(Array("{".utf8)) }
+        #expect(throws: ValidationError("not valid JSON: expected a quoted key, found end of text")) { try CloudEventHeader.decode(Array("{".utf8)) }
     }
 
     // MARK: - Envelope rejections
 
-    @Test(arguments: ["not json", "", "{", "{\"id\":", "[1, 2", "\u{FEFF}{]"])
-    func decodeRejectsNonJSONText(text: String) {
-        #expect(Self.rejection(Array(text.utf8), as: CallOutcome.self) == "not valid JSON")
+    @Test(arguments: [
+        ("not json", "unexpected 'n' at byte 0"),
+        ("", "the text ends where a value should be"),
+        ("{", "expected a quoted key, found end of text"),
+        ("{\"id\":", "the text ends where a value should be"),
+        ("[1, 2", "the text ends inside an array"),
+        ("\u{FEFF}{]", "expected a quoted key, found ']' at byte 4"),
+    ])
+    func decodeRejectsNonJSONText(text: String, reason: String) {
+        #expect(Self.rejection(Array(text.utf8), as: CallOutcome.self) == "not valid JSON: \(reason)")
     }
 
     @Test
     func decodeRejectsNonUTF8Bytes() {
-        #expect(Self.rejection([0xff, 0xfe, 0x00, 0x7b], as: CallOutcome.self) == "not valid JSON")
+        #expect(Self.rejection([0xff, 0xfe, 0x00, 0x7b], as: CallOutcome.self)
+            == "not valid JSON: unexpected byte 0xFF at byte 0 where a value should be")
     }
 
     @Test

@@ -168,6 +168,13 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         if case .array(let items)? = JSONValue.parse(bytes)?["batch"] {
             precondition(items == batch.batch, "JSONValue.parse read the batch otherwise than JSONDecoder")
         }
+        // Each event the collect endpoint reads on its own must be the event JSONDecoder read in the batch.
+        if let elements = try? JSONValue.parseElements(of: "batch", in: bytes) {
+            precondition(elements.count == batch.batch.count, "parseElements found another number of events")
+            for (element, decoded) in zip(elements, batch.batch) {
+                if case .success(let value) = element { precondition(value == decoded, "an event differs") }
+            }
+        }
         let small = bytes.count * 6 <= CollectBatch.maxEventBytes
         var reasons: [String] = []
         for raw in batch.batch {

@@ -106,23 +106,57 @@ struct JSONValueParseTests {
 
     @Test
     func batchElementsFailAlone() throws {
-        let body = #"{"batch":[{"n":1},{"price":1e400},{"title":"a\ud800b"},{"k":1,"k":2},[1]],"other":{"x":1}}"#
-        let elements = try #require(JSONValue.parseElements(of: "batch", in: Array(body.utf8)))
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        let body = #"\#u{FEFF}{"batch":[{"n":1},{"price":1e400},{"title":"a\ud800b"},{"k":1,"k":2},[1],"#
+            + "{\"x\":\(deep)},{\"t\":\"a\u{01}b\"},{\"v\":NaN},{\"z\":0e4}],\"other\":{\"x\":1}}"
+        let elements = try JSONValue.parseElements(of: "batch", in: Array(body.utf8))
 
-        #expect(elements.count == 5)
+        #expect(elements.count == 9)
         #expect(try elements[0].get() == .object(["n": .number(1)]))
         #expect(throws: ValidationError("the event is not valid JSON: the number 1e400 is out of range")) {
             try elements[1].get()
         }
         #expect(try elements[2].get()["title"] == .string("a\u{FFFD}b"))
-        #expect(try elements[3].get() == Self.decoded(#"{"k":1,"k":2}"#))
+        #expect(throws: ValidationError(
+            "the event is not valid JSON: the key \"k\" appears twice in one object")) { try elements[3].get() }
         #expect(try elements[4].get() == .array([.number(1)]))
+        #expect(throws: ValidationError("the event is not valid JSON: values are nested more than 32 levels deep")) {
+            try elements[5].get()
+        }
+        #expect(throws: ValidationError(
+            "the event is not valid JSON: a string holds a control character; escape it, as \\n or \\u0001")) {
+            try elements[6].get()
+        }
+        #expect((try? elements[7].get()) == nil)
+        // JSONDecoder rejects 0e4 (and reads 0e10), so it judges such numbers.
+        #expect((try? elements[8].get()) == Self.decoded(#"{"z":0e4}"#))
     }
 
-    @Test(arguments: [#"{"batch":[1,}"#, #"{"batch":{}}"#, #"{"other":[]}"#, #"{"batch":[],"batch":[]}"#, "[]",
-                      "{\"batch\":[\"tab\u{09}here\"]}"])
-    func batchElementsNeedAWellFormedBatch(text: String) {
-        #expect(JSONValue.parseElements(of: "batch", in: Array(text.utf8)) == nil)
+    @Test(arguments: [
+        (#"{"batch":[1,}"#, "not valid JSON: unexpected '}' at byte 12 where a value should be"),
+        (#"{"batch":{}}"#, "batch must be an array of events"),
+        (#"{"other":[]}"#, "missing field batch"),
+        (#"{"batch":[],"batch":[]}"#, "the key \"batch\" appears twice in the body"),
+        ("[]", "the body must be a JSON object with \"batch\", an array of events"),
+        (#"{"batch":[],"x":"\q"}"#, "not valid JSON: a string has an invalid escape sequence"),
+        (#"{"batch":[]} x"#, "not valid JSON: unexpected 'x' at byte 13 after the object"),
+        (#"{"batch":[{"a":"b}]}"#, "not valid JSON: a string is not closed"),
+    ])
+    func batchElementsNeedAWellFormedBatch(text: String, reason: String) {
+        #expect(throws: ValidationError(reason)) { try JSONValue.parseElements(of: "batch", in: Array(text.utf8)) }
+    }
+
+    @Test(arguments: [
+        (#"{"a":1,"a":2}"#, "the key \"a\" appears twice in one object"),
+        (#"[1,]"#, "unexpected ']' at byte 3 where a value should be"),
+        (#"01"#, "unexpected '1' at byte 1 after the JSON value"),
+        (#"-"#, "a number ends after its sign"),
+        (#"1."#, "a number is malformed at byte 0"),
+        (#"NaN"#, "unexpected 'N' at byte 0 where a value should be"),
+        (#"{"a" 1}"#, "expected ':' after a key, found '1' at byte 5"),
+    ])
+    func readSaysWhatIsWrong(text: String, reason: String) {
+        #expect(JSONValue.read(Array(text.utf8)) == .failure(.invalid(reason)))
     }
 
     @Test
