@@ -130,7 +130,7 @@ struct IngesterService: Sendable {
             return .failure(ValidationError(error.reason))
         }
         guard let advertiser = context.tenants.advertiser(event.advertiserid) else {
-            return .failure(ValidationError("unknown advertiser \(event.advertiserid)"))
+            return .failure(ValidationError("unknown advertiser \"\(event.advertiserid.prefix(64))\""))
         }
         guard event.type == event.data.cloudEventType else {
             return .failure(ValidationError(

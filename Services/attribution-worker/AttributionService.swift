@@ -67,7 +67,7 @@ struct AttributionService: Sendable {
         do {
             let header = try CloudEventHeader.decode(value)
             guard let advertiser = context.tenants.advertiser(header.advertiserid) else {
-                throw ValidationError("unknown advertiser \(header.advertiserid)")
+                throw ValidationError("unknown advertiser \"\(header.advertiserid.prefix(64))\"")
             }
             var callId: String
             var changed: Bool

@@ -42,7 +42,7 @@ extension CallRouterService {
             return
         }
         guard let advertiser = context.tenants.advertiser(event.advertiserid) else {
-            try await context.publisher.deadLetter(message, reason: "unknown advertiser \(event.advertiserid)",
+            try await context.publisher.deadLetter(message, reason: "unknown advertiser \"\(event.advertiserid.prefix(64))\"",
                                                    service: context.name)
             return
         }

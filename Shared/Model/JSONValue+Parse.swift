@@ -68,6 +68,9 @@ private struct JSONByteReader {
     var deferred = false
     /// Read an unpaired surrogate escape as U+FFFD instead of failing.
     var replacesLoneSurrogates = false
+    /// Where the string being read begins, for messages.
+    var stringStart = 0
+    var stringAt: String { "the string at byte \(stringStart)" }
 
     var failure: JSONReadFailure {
         deferred ? .deferred : .invalid(problem ?? "the text is not JSON")
@@ -137,6 +140,7 @@ private struct JSONByteReader {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 return fail("expected a quoted key, found \(describeByte())")
             }
+            let keyStart = index
             guard let name = string() else { return nil }
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
@@ -146,7 +150,7 @@ private struct JSONByteReader {
             skipSpace()
             guard let value = value(depth: depth + 1) else { return nil }
             guard fields.updateValue(value, forKey: name) == nil else {
-                return fail("the key \"\(name.prefix(64))\" appears twice in one object")
+                return fail("the key \"\(name.prefix(64))\" at byte \(keyStart) appears a second time in one object")
             }
             skipSpace()
             guard index < bytes.count else { return fail("the text ends inside an object") }
@@ -197,6 +201,7 @@ private struct JSONByteReader {
     /// A string whose opening quote is at `index`.
     mutating func string() -> String? {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        stringStart = index
         let start = index + 1
         var end = start
         while end < bytes.count {
@@ -209,10 +214,10 @@ private struct JSONByteReader {
                 return validUTF8(text)
             }
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { return fail("a string holds a control character; escape it, as \\n or \\u0001") }
+            if byte < 0x20 { return fail("\(stringAt) holds a control character; escape it, as \\n or \\u0001") }
             end += 1
         }
-        guard end < bytes.count else { return fail("a string is not closed") }
+        guard end < bytes.count else { return fail("\(stringAt) is not closed") }
         return escapedString(from: start, plainUntil: end)
     }
 
@@ -226,13 +231,13 @@ private struct JSONByteReader {
                 index = position + 1
                 return text.withUnsafeBufferPointer { validUTF8($0) }
             }
-            if byte < 0x20 { return fail("a string holds a control character; escape it, as \\n or \\u0001") }
+            if byte < 0x20 { return fail("\(stringAt) holds a control character; escape it, as \\n or \\u0001") }
             guard byte == UInt8(ascii: "\\") else {
                 text.append(byte)
                 position += 1
                 continue
             }
-            guard position + 1 < bytes.count else { return fail("a string is not closed") }
+            guard position + 1 < bytes.count else { return fail("\(stringAt) is not closed") }
             position += 2
             switch bytes[position - 1] {
             case UInt8(ascii: "\""): text.append(UInt8(ascii: "\""))
@@ -244,7 +249,9 @@ private struct JSONByteReader {
             case UInt8(ascii: "r"): text.append(0x0D)
             case UInt8(ascii: "t"): text.append(0x09)
             case UInt8(ascii: "u"):
-                guard var scalar = hex4(at: position) else { return fail("a \\u escape needs four hexadecimal digits") }
+                guard var scalar = hex4(at: position) else {
+                    return fail("\(stringAt) has a \\u escape without four hexadecimal digits")
+                }
                 position += 4
                 if (0xD800...0xDBFF).contains(scalar) {
                     if position + 6 <= bytes.count, bytes[position] == UInt8(ascii: "\\"),
@@ -263,18 +270,20 @@ private struct JSONByteReader {
                 guard let unicode = Unicode.Scalar(scalar) else { return nil }
                 text.append(contentsOf: unicode.utf8)
             default:
-                return fail("a string has an invalid escape sequence")
+                return fail("\(stringAt) has an invalid escape sequence")
             }
         }
-        return fail("a string is not closed")
+        return fail("\(stringAt) is not closed")
     }
 
     private mutating func unpaired(_ scalar: UInt32) -> String? {
-        fail("a string has an unpaired UTF-16 surrogate escape (\\u\(String(scalar, radix: 16, uppercase: true)))")
+        fail("\(stringAt) has an unpaired UTF-16 surrogate escape (\\u\(String(scalar, radix: 16, uppercase: true)))")
     }
 
     private mutating func validUTF8(_ text: UnsafeBufferPointer<UInt8>) -> String? {
-        guard let string = String(validating: text, as: UTF8.self) else { return fail("a string is not valid UTF-8") }
+        guard let string = String(validating: text, as: UTF8.self) else {
+            return fail("\(stringAt) is not valid UTF-8")
+        }
         return string
     }
 
@@ -398,7 +407,9 @@ private struct JSONByteReader {
             }
         }
         skipSpace()
-        guard index == bytes.count else { return invalid("not valid JSON: unexpected \(describeByte()) after the object") }
+        guard index == bytes.count else {
+            return invalid("not valid JSON: unexpected \(describeByte()) after the object")
+        }
         guard let found else { return invalid("missing field \(key)") }
         return .success(found)
     }
@@ -424,11 +435,15 @@ private struct JSONByteReader {
             if let item = value(depth: 1) {
                 items.append(.success(item))
             } else {
-                let reason = failure
+                var reason = failure
                 index = start
                 guard skipValue() else {
                     return .failure(ValidationError("not valid JSON: \(problem ?? "an event is not closed")"))
                 }
+                // Read the event alone again, so the message counts bytes from its own start.
+                var alone = JSONByteReader(bytes: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                alone.replacesLoneSurrogates = replacesLoneSurrogates
+                if alone.value(depth: 1) == nil { reason = alone.failure }
                 if reason == .deferred,
                    let decoded = try? JSONDecoder().decode(
                        JSONValue.self, from: Data(UnsafeBufferPointer(rebasing: bytes[start..<index])))

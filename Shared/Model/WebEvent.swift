@@ -49,8 +49,7 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         }
         // U+FFFD stands for an unpaired surrogate the collect endpoint replaced, so two different ids could read
         // the same and one event would be lost as a duplicate.
-        guard !messageId.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\u{FFFD}" })
-        else {
+        guard !messageId.unicodeScalars.contains(where: { Self.isControl($0) || $0 == "\u{FFFD}" }) else {
             throw ValidationError("messageId must not hold control characters or U+FFFD")
         }
         guard Identifier.isValid(sessionId) else {
@@ -76,15 +75,22 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
         if type == .track, (event ?? "").isEmpty {
             throw ValidationError("a track event needs an event name in \"event\"")
         }
-        for (field, value) in [("properties.url", pageURL), ("properties.referrer", referrer)] {
-            if let value, value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        let urlField = properties?["url"]?.text != nil ? "properties.url" : "context.page.url"
+        let referrerField = properties?["referrer"]?.text != nil ? "properties.referrer" : "context.page.referrer"
+        for (field, value) in [(urlField, pageURL), (referrerField, referrer)] {
+            if let value, value.unicodeScalars.contains(where: Self.isControl) {
                 throw ValidationError("\(field) must not hold control characters")
             }
         }
-        if type == .page, let url = pageURL,
-           !(url.hasPrefix("http://") || url.hasPrefix("https://")) || Channel.host(of: url) == nil {
-            throw ValidationError("properties.url must be an http or https URL with a host")
+        // Channel.host reads the scheme without case, as URLs do, and gives nil for anything but http(s) with a host.
+        if type == .page, let url = pageURL, Channel.host(of: url) == nil {
+            throw ValidationError("\(urlField) must be an http or https URL with a host")
         }
+    }
+
+    /// True for C0 and C1 control characters and DEL.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     /// The page URL: `properties.url`, else `context.page.url`.

@@ -78,7 +78,7 @@ struct IngesterTests {
         let second = await awaitMessage(reader, as: DeadLetter.self, topic: stack.topic(.deadletter)) {
             $0.subject == session && $0.data.service == "activity-ingester" && $0.data.reason != firstReason
         }
-        #expect(Set([firstReason, second?.data.reason]) == ["unknown advertiser no-such-advertiser",
+        #expect(Set([firstReason, second?.data.reason]) == ["unknown advertiser \"no-such-advertiser\"",
                                                               "not valid JSON: values are nested more than 32 levels deep"])
     }
 

@@ -118,13 +118,16 @@ struct JSONValueParseTests {
         }
         #expect(try elements[2].get()["title"] == .string("a\u{FFFD}b"))
         #expect(throws: ValidationError(
-            "the event is not valid JSON: the key \"k\" appears twice in one object")) { try elements[3].get() }
+            "the event is not valid JSON: the key \"k\" at byte 7 appears a second time in one object")) {
+            try elements[3].get()
+        }
         #expect(try elements[4].get() == .array([.number(1)]))
         #expect(throws: ValidationError("the event is not valid JSON: values are nested more than 32 levels deep")) {
             try elements[5].get()
         }
         #expect(throws: ValidationError(
-            "the event is not valid JSON: a string holds a control character; escape it, as \\n or \\u0001")) {
+            "the event is not valid JSON: the string at byte 5 holds a control character; escape it, as \\n or "
+                + "\\u0001")) {
             try elements[6].get()
         }
         #expect((try? elements[7].get()) == nil)
@@ -138,16 +141,16 @@ struct JSONValueParseTests {
         (#"{"other":[]}"#, "missing field batch"),
         (#"{"batch":[],"batch":[]}"#, "the key \"batch\" appears twice in the body"),
         ("[]", "the body must be a JSON object with \"batch\", an array of events"),
-        (#"{"batch":[],"x":"\q"}"#, "not valid JSON: a string has an invalid escape sequence"),
+        (#"{"batch":[],"x":"\q"}"#, "not valid JSON: the string at byte 16 has an invalid escape sequence"),
         (#"{"batch":[]} x"#, "not valid JSON: unexpected 'x' at byte 13 after the object"),
-        (#"{"batch":[{"a":"b}]}"#, "not valid JSON: a string is not closed"),
+        (#"{"batch":[{"a":"b}]}"#, "not valid JSON: the string at byte 15 is not closed"),
     ])
     func batchElementsNeedAWellFormedBatch(text: String, reason: String) {
         #expect(throws: ValidationError(reason)) { try JSONValue.parseElements(of: "batch", in: Array(text.utf8)) }
     }
 
     @Test(arguments: [
-        (#"{"a":1,"a":2}"#, "the key \"a\" appears twice in one object"),
+        (#"{"a":1,"a":2}"#, "the key \"a\" at byte 7 appears a second time in one object"),
         (#"[1,]"#, "unexpected ']' at byte 3 where a value should be"),
         (#"01"#, "unexpected '1' at byte 1 after the JSON value"),
         (#"-"#, "a number ends after its sign"),
@@ -163,7 +166,8 @@ struct JSONValueParseTests {
     func webMessageWithUnpairedSurrogateSaysSo() {
         let bytes = Self.envelope(
             #"{"type":"page","messageId":"m","sessionId":"s-1","properties":{"title":"a\ud83db"}}"#)
-        #expect(throws: ValidationError("not valid JSON: a string has an unpaired UTF-16 surrogate escape (\\uD83D)")) {
+        let reason = "not valid JSON: the string at byte 211 has an unpaired UTF-16 surrogate escape (\\uD83D)"
+        #expect(throws: ValidationError(reason)) {
             try CloudEvent<WebEvent>.decode(bytes)
         }
     }
