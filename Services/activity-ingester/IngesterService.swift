@@ -132,10 +132,6 @@ struct IngesterService: Sendable {
         guard let advertiser = context.tenants.advertiser(event.advertiserid) else {
             return .failure(ValidationError("unknown advertiser \"\(event.advertiserid.prefix(64))\""))
         }
-        guard event.type == event.data.cloudEventType else {
-            return .failure(ValidationError(
-                "type \(event.type) does not match the event's type \(event.data.type.rawValue)"))
-        }
         let received = message.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
         return .success(IncomingWebEvent(event: event.data, advertiser: advertiser, receivedAt: received,
                                          formPhone: Self.formPhone(of: event.data)))

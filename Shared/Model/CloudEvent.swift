@@ -135,6 +135,9 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         if let expectedTypes, !expectedTypes.contains(type) {
             throw ValidationError("type \"\(type.prefix(64))\" is not one of \(expectedTypes.sorted().joined(separator: ", "))")
         }
+        if let typed = data as? any TypedPayload, typed.cloudEventType != type {
+            throw ValidationError("type \(type) does not match the event's type \(typed.payloadType)")
+        }
     }
 
     static var encoder: JSONEncoder {
@@ -165,6 +168,13 @@ public struct CloudEventHeader: Decodable, Sendable {
             throw ValidationError("not valid JSON")
         }
     }
+}
+
+/// A payload that names its own CloudEvents type, which the envelope's `type` must match.
+public protocol TypedPayload {
+    var cloudEventType: String { get }
+    /// The payload's own name for its type, for messages.
+    var payloadType: String { get }
 }
 
 /// A payload that checks its own fields after decoding.

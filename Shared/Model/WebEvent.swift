@@ -2,7 +2,7 @@
 ///
 /// Published on `web.activity` (key: session id) as the `data` of a `ringtrail.web.page`, `.track` or `.identify`
 /// event, and accepted in batches by the collect endpoint.
-public struct WebEvent: Codable, Sendable, Equatable, Validating {
+public struct WebEvent: Codable, Sendable, Equatable, Validating, TypedPayload {
     public enum Kind: String, Codable, Sendable { case page, track, identify }
 
     public var type: Kind
@@ -100,6 +100,8 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating {
 
     /// The CloudEvents type this event is published under.
     public var cloudEventType: String { "ringtrail.web.\(type.rawValue)" }
+
+    public var payloadType: String { type.rawValue }
 
     /// True for a `tel:` link or call button tap.
     public var isPhoneClick: Bool {

@@ -171,4 +171,13 @@ struct JSONValueParseTests {
             try CloudEvent<WebEvent>.decode(bytes)
         }
     }
+
+    /// Both consumers of `web.activity` reject an envelope whose type names another kind of event than its data.
+    @Test
+    func envelopeTypeMustMatchTheEvent() {
+        let bytes = Self.envelope(CloudEventTests.page, type: "ringtrail.web.track")
+        #expect(throws: ValidationError("type ringtrail.web.track does not match the event's type page")) {
+            try CloudEvent<WebEvent>.decode(bytes, expectedTypes: EventType.webTypes)
+        }
+    }
 }
