@@ -197,25 +197,34 @@ public final class KafkaConsumer: Sendable {
 
             // Tombstones (null values) mark erased keys for compaction; there is nothing to apply.
             let work = batch.filter { $0.value != nil }
-            var backoff = Duration.milliseconds(100)
-            while true {
-                do {
-                    if !work.isEmpty { try await handler(work) }
-                    await storeOffsets(of: batch)
-                    break
-                } catch {
-                    logger.warning(
-                        "Batch failed, retrying",
-                        metadata: ["error": "\(error)", "kafka.batch.size": "\(batch.count)"]
-                    )
-                    Metrics.shared.increment("ringtrail_consumer_retries_total", labels: ["group": groupID])
-                    if shutdown.isRequested { break }
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
-                }
+            await apply(batch, shutdown: shutdown) {
+                if !work.isEmpty { try await handler(work) }
             }
         }
         await close()
+    }
+
+    /// Runs `body` for `batch` and stores the batch's offsets once it succeeds. A failure (Redis or the broker
+    /// unreachable) is retried with backoff, and the offsets stay unstored, until it succeeds or shutdown is
+    /// requested.
+    private func apply(_ batch: [KafkaMessage], shutdown: ShutdownToken, _ body: () async throws -> Void) async {
+        var backoff = Duration.milliseconds(100)
+        while true {
+            do {
+                try await body()
+                await storeOffsets(of: batch)
+                return
+            } catch {
+                logger.warning(
+                    "Batch failed, retrying",
+                    metadata: ["error": "\(error)", "kafka.batch.size": "\(batch.count)"]
+                )
+                Metrics.shared.increment("ringtrail_consumer_retries_total", labels: ["group": groupID])
+                if shutdown.isRequested { return }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
     }
 
     /// Runs the consume loop like `run(shutdown:maxBatch:handler:)`, but reads and prepares the next batch while
@@ -244,22 +253,8 @@ public final class KafkaConsumer: Sendable {
         var upcoming = Task { await next() }
         while let current = await upcoming.value {
             upcoming = Task { await next() }
-            var backoff = Duration.milliseconds(100)
-            while true {
-                do {
-                    if let prepared = current.prepared { try await handler(prepared) }
-                    await storeOffsets(of: current.batch)
-                    break
-                } catch {
-                    logger.warning(
-                        "Batch failed, retrying",
-                        metadata: ["error": "\(error)", "kafka.batch.size": "\(current.batch.count)"]
-                    )
-                    Metrics.shared.increment("ringtrail_consumer_retries_total", labels: ["group": groupID])
-                    if shutdown.isRequested { break }
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
-                }
+            await apply(current.batch, shutdown: shutdown) {
+                if let prepared = current.prepared { try await handler(prepared) }
             }
             if shutdown.isRequested { break }
         }
