@@ -355,6 +355,9 @@ private struct JSONByteReader {
         skipByteOrderMark()
         skipSpace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
+            if case .failure(.invalid(let reason)) = JSONValue.read(Array(bytes)) {
+                return invalid("not valid JSON: \(reason)")
+            }
             return invalid("the body must be a JSON object with \"\(key)\", an array of events")
         }
         index += 1

@@ -141,6 +141,7 @@ struct JSONValueParseTests {
         (#"{"other":[]}"#, "missing field batch"),
         (#"{"batch":[],"batch":[]}"#, "the key \"batch\" appears twice in the body"),
         ("[]", "the body must be a JSON object with \"batch\", an array of events"),
+        (" \u{FEFF}{\"batch\":[]}", "not valid JSON: unexpected byte 0xEF at byte 1 where a value should be"),
         (#"{"batch":[],"x":"\q"}"#, "not valid JSON: the string at byte 16 has an invalid escape sequence"),
         (#"{"batch":[]} x"#, "not valid JSON: unexpected 'x' at byte 13 after the object"),
         (#"{"batch":[{"a":"b}]}"#, "not valid JSON: the string at byte 15 is not closed"),
