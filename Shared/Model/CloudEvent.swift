@@ -157,14 +157,14 @@ public struct CloudEventHeader: Decodable, Sendable {
     public var time: String
 
     public static func decode(_ bytes: [UInt8]) throws(ValidationError) -> CloudEventHeader {
-        if case .failure(.invalid(let reason)) = JSONValue.read(bytes) {
-            throw ValidationError("not valid JSON: \(reason)")
-        }
         do {
             return try JSONDecoder().decode(CloudEventHeader.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            throw ValidationError(describing: error)
         } catch {
+            // JSONValue.read names where the text stops being JSON; it runs only for a rejected message.
+            if case .failure(.invalid(let reason)) = JSONValue.read(bytes) {
+                throw ValidationError("not valid JSON: \(reason)")
+            }
+            if let error = error as? DecodingError { throw ValidationError(describing: error) }
             throw ValidationError("not valid JSON")
         }
     }

@@ -13,18 +13,23 @@ import RedisKit
 /// Every key a script touches starts with the pool's base key, which carries the pool's hash tag, so all of them
 /// live in one Redis Cluster slot. Times come from Redis's own clock (`TIME`), so several service instances agree.
 enum LeaseScripts {
-    /// KEYS: free set, session key, visitor key (or a placeholder), stats hash, outbox.
-    /// ARGV: pool base key, session id, visitor id (may be empty), lease ms, lookback ms, exhaustion policy,
-    /// fallback number (may be empty), outbox limit.
-    /// Returns {status, number, fromMs, untilMs}; status is granted, renewed, recycled, exhausted or backlog.
-    static let grant = RedisScript(source: """
-        local free, sessionKey, visitorKey, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+    /// Lua: splits a session key's value, `number member` (or a bare number from older data), into its parts.
+    static let heldLeaseFunction = """
         local function heldLease(value)
           if not value then return nil, nil end
           local number, member = string.match(value, '^(%S+) (.+)$')
           if number then return number, member end
           return value, nil
         end
+        """
+
+    /// KEYS: free set, session key, visitor key (or a placeholder), stats hash, outbox.
+    /// ARGV: pool base key, session id, visitor id (may be empty), lease ms, lookback ms, exhaustion policy,
+    /// fallback number (may be empty), outbox limit.
+    /// Returns {status, number, fromMs, untilMs}; status is granted, renewed, recycled, exhausted or backlog.
+    static let grant = RedisScript(source: """
+        local free, sessionKey, visitorKey, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+        \(heldLeaseFunction)
         local base, session, visitor = ARGV[1], ARGV[2], ARGV[3]
         local ttl, lookback, policy, fallback = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
         local clock = redis.call('TIME')
@@ -120,12 +125,7 @@ enum LeaseScripts {
     static let renew = RedisScript(source: """
         local free, sessionKey, stats, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
         local base, session, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-        local function heldLease(value)
-          if not value then return nil, nil end
-          local number, member = string.match(value, '^(%S+) (.+)$')
-          if number then return number, member end
-          return value, nil
-        end
+        \(heldLeaseFunction)
         local held, member = heldLease(redis.call('GET', sessionKey))
         if not held or not redis.call('ZSCORE', free, held) then return nil end
         local current = redis.call('GET', base .. 'lease:' .. held)
