@@ -33,7 +33,8 @@ extension IngesterService {
             batch = try request.decodeJSON(CollectBatch.self).batch.map { .success($0) }
         }
         guard batch.count <= IngesterService.maxBatchEvents else {
-            throw HTTPError.badRequest("a batch holds at most \(IngesterService.maxBatchEvents) events, got \(batch.count)")
+            throw HTTPError.badRequest("a batch may contain at most \(IngesterService.maxBatchEvents) events, got "
+                + "\(batch.count); send the rest in another request")
         }
         let receivedAt = Timestamp.format(Date())
         // No event of a body this small can exceed the size limit, even with every byte escaped as \uXXXX.

@@ -70,7 +70,7 @@ struct IngesterService: Sendable {
     }
 
     /// Writes the valid events of a batch to Redis in a few pipelined round trips and sends the invalid ones to
-    /// `deadletter` meanwhile; it returns when both are done, so the consumer stores the batch's offsets only then.
+    /// `deadletter` meanwhile. It returns when both are done, so the consumer stores the batch's offsets only then.
     ///
     /// - Throws: when Redis or the broker is unreachable; the consumer then retries the whole batch, which is
     ///   safe because applying an event twice changes nothing.

@@ -140,13 +140,14 @@ struct IngesterMetrics {
         return total
     }
 
-    /// How the count grew: wall-clock microseconds and the count then, one sample per change.
+    /// The growth of the count: wall-clock microseconds and the count then, one sample per change.
     struct Progress {
         var samples: [(micros: Int64, count: Double)]
 
         var finishedAt: Int64 { samples.last?.micros ?? wallClockMicroseconds() }
 
-        /// The first sample at which at least `share` of the `total` events after `base` were counted.
+        /// Returns the time of the first sample at which at least `share` of the `total` events after `base` were
+        /// counted.
         func time(reaching share: Double, of total: Double, after base: Double) -> Int64? {
             samples.first { $0.count - base >= share * total }?.micros
         }

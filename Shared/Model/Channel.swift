@@ -102,9 +102,9 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         return host.hasPrefix("www.") ? String(host.dropFirst(4)) : String(host)
     }
 
-    /// The same as `host(of:)` read byte by byte, for URLs whose scheme and authority are ASCII (nearly all, and
-    /// every page event needs two hosts); nil when the URL needs the general path above. An empty string means no
-    /// host.
+    /// Returns what `host(of:)` returns, read byte by byte, for URLs whose scheme and authority are ASCII: nearly
+    /// all, and every page event needs two hosts. Nil when the URL needs the general path above; an empty string
+    /// means no host.
     private static func asciiHost(of url: String) -> String? {
         var bytes = url.utf8[...]
         func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }

@@ -2,10 +2,10 @@ import Foundation
 
 /// The reason `JSONValue.read` gave no value.
 public enum JSONReadFailure: Error, Equatable, Sendable {
-    /// The text is not JSON, or goes past a limit of the reader; the reason tells the sender what and where.
+    /// The text is not JSON, or goes past a limit of the reader. The reason names the problem and its position.
     case invalid(String)
-    /// The text has a number with a zero integer part and an exponent, which Foundation's `JSONDecoder` reads
-    /// inconsistently (it rejects `0e4` and reads `0e10`), so only `JSONDecoder` can say what the text means.
+    /// The text contains a number with a zero integer part and an exponent. Foundation's `JSONDecoder` reads such
+    /// numbers inconsistently (it rejects `0e4` and reads `0e10`), so only `JSONDecoder` can decide.
     case deferred
 }
 
@@ -17,7 +17,7 @@ extension JSONValue {
     /// Whatever it reads, `JSONDecoder` reads the same way (the `json-value` fuzz target checks this). A UTF-8
     /// byte order mark at the start is skipped, as `JSONDecoder` skips it.
     /// - Parameter replacingLoneSurrogates: read an unpaired UTF-16 surrogate escape as U+FFFD, the replacement
-    ///   character, instead of failing; browsers' `JSON.stringify` writes one for a string cut inside an emoji.
+    ///   character, instead of failing. Browsers' `JSON.stringify` writes one for a string cut inside an emoji.
     public static func read(_ bytes: [UInt8], replacingLoneSurrogates: Bool = false)
         -> Result<JSONValue, JSONReadFailure>
     {
@@ -64,11 +64,11 @@ private struct JSONByteReader {
     var index = 0
     /// The reason the last value could not be read; the innermost one when several levels gave up.
     var problem: String?
-    /// The last value holds a number only `JSONDecoder` can judge; see `JSONReadFailure.deferred`.
+    /// True when the last value contains a number only `JSONDecoder` can judge (`JSONReadFailure.deferred`).
     var deferred = false
     /// Read an unpaired surrogate escape as U+FFFD instead of failing.
     var replacesLoneSurrogates = false
-    /// Where the string being read begins, for messages.
+    /// The position of the string being read, for messages.
     var stringStart = 0
     var stringAt: String { "the string at byte \(stringStart)" }
 
@@ -198,7 +198,7 @@ private struct JSONByteReader {
         return true
     }
 
-    /// A string whose opening quote is at `index`.
+    /// Reads the string whose opening quote is at `index`.
     mutating func string() -> String? {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         stringStart = index
@@ -214,14 +214,14 @@ private struct JSONByteReader {
                 return validUTF8(text)
             }
             if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { return fail("\(stringAt) holds a control character; escape it, as \\n or \\u0001") }
+            if byte < 0x20 { return fail("\(stringAt) contains a control character; escape it, as \\n or \\u0001") }
             end += 1
         }
         guard end < bytes.count else { return fail("\(stringAt) is not closed") }
         return escapedString(from: start, plainUntil: end)
     }
 
-    /// The rest of a string that has an escape sequence at `plainUntil`.
+    /// Reads the rest of a string that has an escape sequence at `plainUntil`.
     private mutating func escapedString(from start: Int, plainUntil: Int) -> String? {
         var text = Array(bytes[start..<plainUntil])
         var position = plainUntil
@@ -231,7 +231,7 @@ private struct JSONByteReader {
                 index = position + 1
                 return text.withUnsafeBufferPointer { validUTF8($0) }
             }
-            if byte < 0x20 { return fail("\(stringAt) holds a control character; escape it, as \\n or \\u0001") }
+            if byte < 0x20 { return fail("\(stringAt) contains a control character; escape it, as \\n or \\u0001") }
             guard byte == UInt8(ascii: "\\") else {
                 text.append(byte)
                 position += 1
@@ -304,7 +304,7 @@ private struct JSONByteReader {
         return value
     }
 
-    /// A number in JSON's grammar that a `Double` holds as a finite value.
+    /// Reads a number in JSON's grammar that a `Double` represents as a finite value.
     private mutating func number() -> Double? {
         let start = index
         func digits() -> Int {
@@ -391,7 +391,7 @@ private struct JSONByteReader {
                     problem = nil
                     deferred = false
                     if value(depth: 1) == nil {
-                        // Only a number JSONDecoder must judge is let through here, skipped unread.
+                        // Only a number that JSONDecoder must judge passes here, skipped unread.
                         guard deferred else { return invalid("not valid JSON: \(problem ?? "a value cannot be read")") }
                         index = start
                         guard skipValue() else { return invalid("not valid JSON at byte \(start)") }
@@ -417,8 +417,8 @@ private struct JSONByteReader {
         return .success(found)
     }
 
-    /// The elements of the array at `index`, each read on its own. One that cannot be read fails alone with the
-    /// reason, once the end of it is found; a number only `JSONDecoder` can judge is left to it.
+    /// Reads the elements of the array at `index`, each on its own. One that cannot be read fails alone with the
+    /// reason, once its end is found. A number only `JSONDecoder` can judge is left to it.
     private mutating func arrayElements() -> Result<[Result<JSONValue, ValidationError>], ValidationError> {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else {
             return .failure(ValidationError("batch must be an array of events"))

@@ -1,7 +1,7 @@
 /// A type that can be read from a parsed `JSONValue` the way its `Decodable` conformance reads it.
 ///
 /// `init?(json:)` gives nil whenever the value does not decode cleanly (a missing field, a value of another type,
-/// an unknown enum case); the caller then decodes with `JSONDecoder`, which gives the error its exact wording.
+/// an unknown enum case). The caller then decodes with `JSONDecoder`, which gives the error its exact wording.
 public protocol JSONValueReadable {
     init?(json: JSONValue)
 }
@@ -15,13 +15,13 @@ struct JSONFields {
         self.fields = fields
     }
 
-    /// A required string: absent, null or of another type fails.
+    /// Reads a required string; nil when it is absent, null or of another type.
     func string(_ key: String) -> String? {
         guard case .string(let text)? = fields[key] else { return nil }
         return text
     }
 
-    /// An optional field, read as `decodeIfPresent` does: `.some(nil)` for absent or null, nil when the value is
+    /// Reads an optional field as `decodeIfPresent` does: `.some(nil)` for absent or null, nil when the value is
     /// there but cannot be read.
     func optional<T>(_ key: String, _ read: (JSONValue) -> T?) -> T?? {
         guard let value = fields[key], value != .null else { return .some(nil) }

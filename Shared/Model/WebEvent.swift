@@ -47,10 +47,10 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating, TypedPayload {
         guard !messageId.isEmpty, messageId.utf8.count <= 200 else {
             throw ValidationError("messageId must be 1 to 200 bytes")
         }
-        // U+FFFD stands for an unpaired surrogate the collect endpoint replaced, so two different ids could read
-        // the same and one event would be lost as a duplicate.
+        // The collect endpoint replaces an unpaired surrogate with U+FFFD, so two different ids could become equal
+        // and one event would be dropped as a duplicate.
         guard !messageId.unicodeScalars.contains(where: { Self.isControl($0) || $0 == "\u{FFFD}" }) else {
-            throw ValidationError("messageId must not hold control characters or U+FFFD")
+            throw ValidationError("messageId must not contain control characters or U+FFFD")
         }
         guard Identifier.isValid(sessionId) else {
             throw ValidationError("sessionId must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
@@ -79,7 +79,7 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating, TypedPayload {
         let referrerField = properties?["referrer"]?.text != nil ? "properties.referrer" : "context.page.referrer"
         for (field, value) in [(urlField, pageURL), (referrerField, referrer)] {
             if let value, value.unicodeScalars.contains(where: Self.isControl) {
-                throw ValidationError("\(field) must not hold control characters")
+                throw ValidationError("\(field) must not contain control characters")
             }
         }
         // Channel.host reads the scheme without case, as URLs do, and gives nil for anything but http(s) with a host.

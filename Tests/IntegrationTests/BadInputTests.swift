@@ -74,7 +74,7 @@ struct BadInputTests {
             }
             for bad in badJSONBodies(field: endpoint.field) {
                 // Collect reads each event of its batch on its own: the nested array is one event, rejected
-                // alone in a 200 answer (checked in IngesterTests).
+                // alone in a 200 response (checked in IngesterTests).
                 if endpoint.target == "/v1/collect", bad.name == "deeply nested arrays" {
                     add(bad.name, bad.body, 200, nil)
                 } else {

@@ -72,8 +72,11 @@ struct JSONValueParseTests {
         let fast = try #require(CloudEvent<WebEvent>.readWithoutDecoder(bytes))
         let decoded = try JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))
         #expect(fast.data == decoded.data)
-        #expect(fast.id == decoded.id && fast.time == decoded.time && fast.advertiserid == decoded.advertiserid)
-        #expect(fast.datacontenttype == "application/json" && fast.subject == nil)
+        #expect(fast.id == decoded.id)
+        #expect(fast.time == decoded.time)
+        #expect(fast.advertiserid == decoded.advertiserid)
+        #expect(fast.datacontenttype == "application/json")
+        #expect(fast.subject == nil)
     }
 
     /// Values of the wrong type, unknown event types and missing fields go to `JSONDecoder`, whose message names the
@@ -100,7 +103,8 @@ struct JSONValueParseTests {
     func nullOptionalFieldsReadAsAbsent() throws {
         let bytes = Self.envelope(#"{"type":"page","messageId":"m","sessionId":"s-1","context":null,"traits":null}"#)
         let fast = try #require(CloudEvent<WebEvent>.readWithoutDecoder(bytes))
-        #expect(fast.data.context == nil && fast.data.traits == nil)
+        #expect(fast.data.context == nil)
+        #expect(fast.data.traits == nil)
         #expect(fast.data == (try JSONDecoder().decode(CloudEvent<WebEvent>.self, from: Data(bytes))).data)
     }
 
@@ -126,7 +130,7 @@ struct JSONValueParseTests {
             try elements[5].get()
         }
         #expect(throws: ValidationError(
-            "the event is not valid JSON: the string at byte 5 holds a control character; escape it, as \\n or "
+            "the event is not valid JSON: the string at byte 5 contains a control character; escape it, as \\n or "
                 + "\\u0001")) {
             try elements[6].get()
         }
@@ -159,12 +163,12 @@ struct JSONValueParseTests {
         (#"NaN"#, "unexpected 'N' at byte 0 where a value should be"),
         (#"{"a" 1}"#, "expected ':' after a key, found '1' at byte 5"),
     ])
-    func readSaysWhatIsWrong(text: String, reason: String) {
+    func readReportsProblemAndPosition(text: String, reason: String) {
         #expect(JSONValue.read(Array(text.utf8)) == .failure(.invalid(reason)))
     }
 
     @Test
-    func webMessageWithUnpairedSurrogateSaysSo() {
+    func webMessageRejectsUnpairedSurrogate() {
         let bytes = Self.envelope(
             #"{"type":"page","messageId":"m","sessionId":"s-1","properties":{"title":"a\ud83db"}}"#)
         let reason = "not valid JSON: the string at byte 211 has an unpaired UTF-16 surrogate escape (\\uD83D)"
