@@ -102,7 +102,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "ModelTests",
-            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store", "HTTPKit", "ServiceKit", "CarrierWebhooks"],
+            dependencies: ["Model", "SecurityKit", "PhoneKit", "Store", "HTTPKit", "ServiceKit", "CarrierWebhooks", "RedisKit"],
             path: "Tests/ModelTests",
             swiftSettings: strict,
             linkerSettings: runPath

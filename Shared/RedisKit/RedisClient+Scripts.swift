@@ -19,7 +19,7 @@ extension RedisClient {
         for script in Self.scripts(in: commands) where script.sha1 == nil {
             try await load(script)
         }
-        var replies = try await pipeline(commands.map(Self.arguments(of:)))
+        var replies = try await pipeline(Self.encode(commands))
 
         let missing = replies.indices.filter { index in
             guard case .failure(let error) = replies[index] else { return false }
@@ -30,7 +30,7 @@ extension RedisClient {
         for script in Self.scripts(in: missing.map { commands[$0] }) {
             try await load(script)
         }
-        let retried = try await pipeline(missing.map { Self.arguments(of: commands[$0]) })
+        let retried = try await pipeline(Self.encode(missing.map { commands[$0] }))
         for (position, index) in missing.enumerated() {
             replies[index] = retried[position]
         }
@@ -53,13 +53,22 @@ extension RedisClient {
         return scripts
     }
 
-    private static func arguments(of command: PipelinedCommand) -> [String] {
-        switch command {
-        case .command(let arguments):
-            arguments
-        case .script(let script, let keys, let arguments):
-            // `sha1` is set: `pipeline` loads every script before it builds arguments.
-            ["EVALSHA", script.sha1 ?? "", String(keys.count)] + keys + arguments
+    /// Encodes `commands`, scripts as EVALSHA; `pipeline` loads every script before, so each `sha1` is set.
+    private static func encode(_ commands: [PipelinedCommand]) -> RedisCommandBuffer {
+        var buffer = RedisCommandBuffer(capacity: commands.count * 256)
+        for command in commands {
+            switch command {
+            case .command(let arguments):
+                buffer.append(arguments)
+            case .script(let script, let keys, let arguments):
+                buffer.appendHeader(3 + keys.count + arguments.count)
+                buffer.appendArgument("EVALSHA")
+                buffer.appendArgument(script.sha1 ?? "")
+                buffer.appendArgument(Int64(keys.count))
+                for key in keys { buffer.appendArgument(key) }
+                for argument in arguments { buffer.appendArgument(argument) }
+            }
         }
+        return buffer
     }
 }

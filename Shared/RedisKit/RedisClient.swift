@@ -35,7 +35,8 @@ public final class RedisClient: Sendable {
     ///   unreachable.
     @discardableResult
     public func command(_ arguments: [String]) async throws -> RedisValue {
-        try await commandBytes(arguments.map { Array($0.utf8) })
+        let replies = try await pick().pipeline(RedisCommandBuffer([arguments]))
+        return try replies[0].get()
     }
 
     @discardableResult
@@ -45,7 +46,9 @@ public final class RedisClient: Sendable {
 
     @discardableResult
     public func commandBytes(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        let replies = try await pick().pipeline([arguments])
+        var buffer = RedisCommandBuffer()
+        buffer.append(arguments)
+        let replies = try await pick().pipeline(buffer)
         return try replies[0].get()
     }
 
@@ -54,7 +57,15 @@ public final class RedisClient: Sendable {
     /// - Throws: `RedisError` only when the connection failed; error replies come back in the array.
     public func pipeline(_ commands: [[String]]) async throws -> [Result<RedisValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
-        return try await pick().pipeline(commands.map { $0.map { Array($0.utf8) } })
+        return try await pick().pipeline(RedisCommandBuffer(commands))
+    }
+
+    /// Sends commands already encoded in one round trip on one connection and returns each reply or error reply.
+    ///
+    /// - Throws: `RedisError` only when the connection failed; error replies come back in the array.
+    public func pipeline(_ commands: RedisCommandBuffer) async throws -> [Result<RedisValue, RedisError>] {
+        guard commands.count > 0 else { return [] }
+        return try await pick().pipeline(commands)
     }
 
     /// Like `pipeline`, but throws the first error reply.

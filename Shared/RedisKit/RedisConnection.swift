@@ -6,7 +6,7 @@ import Synchronization
 
 /// One hiredis connection, confined to a serial queue because `redisContext` is not thread-safe.
 ///
-/// Commands use the argv forms with explicit lengths, so arguments are binary-safe. After an I/O error the context
+/// Commands arrive encoded (`RedisCommandBuffer`), so arguments are binary-safe. After an I/O error the context
 /// is freed and the next command opens a new one, since hiredis cannot reuse a context that failed.
 ///
 /// Pipelines that callers send while the connection is busy wait in a queue, and the next turn writes all of them
@@ -21,7 +21,7 @@ final class RedisConnection: @unchecked Sendable {
     private let waiting = Mutex<(pipelines: [Waiting], draining: Bool)>(([], false))
 
     private struct Waiting {
-        var commands: [[[UInt8]]]
+        var commands: RedisCommandBuffer
         var continuation: CheckedContinuation<[Result<RedisValue, RedisError>], any Error>
     }
 
@@ -40,7 +40,7 @@ final class RedisConnection: @unchecked Sendable {
     ///
     /// - Throws: `RedisError` with code `.connection` or `.io`; the whole pipeline then counts as failed and the
     ///   caller cannot know which commands ran.
-    func pipeline(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+    func pipeline(_ commands: RedisCommandBuffer) async throws -> [Result<RedisValue, RedisError>] {
         try await withCheckedThrowingContinuation { continuation in
             let startsTurn = waiting.withLock { state in
                 state.pipelines.append(Waiting(commands: commands, continuation: continuation))
@@ -69,9 +69,7 @@ final class RedisConnection: @unchecked Sendable {
         var answered = 0
         do {
             let context = try connectedContext()
-            for pipeline in turn {
-                for command in pipeline.commands { try append(command, to: context) }
-            }
+            for pipeline in turn { try append(pipeline.commands, to: context) }
             while answered < turn.count {
                 let replies = try readReplies(turn[answered].commands.count, from: context)
                 turn[answered].continuation.resume(returning: replies)
@@ -98,30 +96,15 @@ final class RedisConnection: @unchecked Sendable {
         return replies
     }
 
-    private func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [Result<RedisValue, RedisError>] {
+    private func pipelineBlocking(_ commands: RedisCommandBuffer) throws -> [Result<RedisValue, RedisError>] {
         let context = try connectedContext()
-        for command in commands {
-            try append(command, to: context)
-        }
+        try append(commands, to: context)
         return try readReplies(commands.count, from: context)
     }
 
-    private func append(_ command: [[UInt8]], to context: UnsafeMutablePointer<redisContext>) throws {
-        // One buffer holds every argument so each pointer stays valid for the call.
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(command.reduce(0) { $0 + $1.count })
-        for argument in command { buffer.append(contentsOf: argument) }
-        let lengths = command.map { $0.count }
-        let status = buffer.withUnsafeBufferPointer { base -> Int32 in
-            var offset = 0
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(command.count)
-            for length in lengths {
-                let start = base.baseAddress.map { UnsafeRawPointer($0 + offset) } ?? UnsafeRawPointer(bitPattern: 1)!
-                pointers.append(start.assumingMemoryBound(to: CChar.self))
-                offset += length
-            }
-            return redisAppendCommandArgv(context, Int32(command.count), &pointers, lengths)
+    private func append(_ commands: RedisCommandBuffer, to context: UnsafeMutablePointer<redisContext>) throws {
+        let status = commands.bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
         guard status == REDIS_OK else {
             throw dropContext(reason: "writing a command failed")
@@ -191,10 +174,10 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws {
-        var setup: [[[UInt8]]] = []
-        if let password = address.password { setup.append([Array("AUTH".utf8), Array(password.utf8)]) }
-        if address.database != 0 { setup.append([Array("SELECT".utf8), Array(String(address.database).utf8)]) }
-        guard !setup.isEmpty else { return }
+        var setup = RedisCommandBuffer()
+        if let password = address.password { setup.append(["AUTH", password]) }
+        if address.database != 0 { setup.append(["SELECT", String(address.database)]) }
+        guard setup.count > 0 else { return }
 
         for result in try pipelineBlocking(setup) {
             if case .failure(let error) = result {

@@ -211,8 +211,10 @@ extension SessionStore {
     /// Applies a batch of validated web events in a few round trips and returns one result per event, in order.
     ///
     /// The events of each session change its keys in one script, de-duplication by message id included, in batch
-    /// order. The visitor, advertiser and caller-number indexes are sorted sets and sets, so they are written again
-    /// for duplicates too: a process that died between the two steps loses nothing when the batch is delivered again.
+    /// order. The visitor, advertiser and caller-number indexes are sorted sets and sets, written in the same round
+    /// trip as the scripts and for duplicates too: a process that died after the scripts ran loses nothing when the
+    /// batch is delivered again. An event that the script moves to a later visit has that visit indexed in a second
+    /// round trip. An event that Redis rejects leaves its session in the indexes; readers skip absent sessions.
     /// - Throws: `RedisError` when Redis is unreachable or replies with a retriable error (loading, busy). Nothing
     ///   is then known to be applied, and applying the batch again is safe.
     public func apply(_ batch: [IncomingWebEvent]) async throws -> [ApplyResult] {
@@ -223,8 +225,10 @@ extension SessionStore {
 
         let groups = Self.groups(prepared.indices) { SessionGroupKey(prepared[$0].advertiser, prepared[$0].sessionId) }
         var routed: [(index: Int, visit: Int)] = []
-        let replies = try await pipelineInChunks(groups.map { group in
-            command(for: group.members.map { prepared[$0] }, session: group.key.session)
+        let replies = try await pipelineInChunks(count: groups.count, trailing: {
+            indexCommands(prepared.indices.map { (prepared[$0], prepared[$0].sessionId) })
+        }, build: { group in
+            command(for: groups[group].members.map { prepared[$0] }, session: groups[group].key.session)
         })
         for (group, reply) in zip(groups, replies) {
             let session = group.key.session
@@ -238,11 +242,18 @@ extension SessionStore {
         }
 
         if !routed.isEmpty {
+            let routed = routed
             let visitGroups = Self.groups(routed.indices) { position in
                 let event = prepared[routed[position].index]
                 return SessionGroupKey(event.advertiser, Self.visitSession(event.sessionId, visit: routed[position].visit))
             }
-            let visitReplies = try await pipelineInChunks(visitGroups.map { group in
+            let visitReplies = try await pipelineInChunks(count: visitGroups.count, trailing: {
+                indexCommands(routed.map { item in
+                    let event = prepared[item.index]
+                    return (event, Self.visitSession(event.sessionId, visit: item.visit))
+                })
+            }, build: { position in
+                let group = visitGroups[position]
                 let first = routed[group.members[0]]
                 return command(for: group.members.map { prepared[routed[$0].index] }, session: group.key.session,
                                previous: Self.visitSession(prepared[first.index].sessionId, visit: first.visit - 1))
@@ -255,26 +266,29 @@ extension SessionStore {
                 }
             }
         }
-
-        let final = results.map { $0 ?? .failed(reason: "no reply from Redis") }
-        // One pipeline, because each index key's expiry must come after the write that may create it.
-        try await redis.pipelineOrThrow(indexCommands(prepared, results: final))
-        return final
+        return results.map { $0 ?? .failed(reason: "no reply from Redis") }
     }
 
-    /// Sends `commands` as several pipelines at once, on several connections, and returns the replies in order.
+    /// Sends the `count` commands that `build` makes and the commands that `trailing` makes, as several pipelines
+    /// at once on several connections, and returns the replies of the `count` commands in order.
     ///
     /// One large pipeline leaves Redis idle while the client encodes it and the client idle while Redis runs it;
-    /// chunks overlap the two. Only for commands whose relative order does not matter, such as commands on the keys
-    /// of different sessions.
-    private func pipelineInChunks(_ commands: [PipelinedCommand]) async throws -> [Result<RedisValue, RedisError>] {
+    /// chunks, each encoded by its own task, overlap the two. Only for commands whose relative order does not
+    /// matter, such as commands on the keys of different sessions. The `trailing` commands go in one pipeline of
+    /// their own, in order, and must succeed.
+    private func pipelineInChunks(
+        count: Int,
+        trailing: @escaping @Sendable () -> [[String]],
+        build: @escaping @Sendable (Int) -> PipelinedCommand
+    ) async throws -> [Result<RedisValue, RedisError>] {
         let chunkSize = 128
-        guard commands.count > chunkSize else { return try await redis.pipeline(commands) }
-
         return try await withThrowingTaskGroup(of: (Int, [Result<RedisValue, RedisError>]).self) { group in
-            for start in stride(from: 0, to: commands.count, by: chunkSize) {
-                let chunk = Array(commands[start..<min(start + chunkSize, commands.count)])
-                group.addTask { (start, try await redis.pipeline(chunk)) }
+            for start in stride(from: 0, to: count, by: chunkSize) {
+                group.addTask { (start, try await redis.pipeline((start..<min(start + chunkSize, count)).map(build))) }
+            }
+            group.addTask {
+                for reply in try await redis.pipeline(trailing()) { _ = try reply.get() }
+                return (count, [])
             }
             var chunks: [Int: [Result<RedisValue, RedisError>]] = [:]
             for try await (start, chunk) in group {
@@ -377,18 +391,13 @@ extension SessionStore {
         }
     }
 
-    /// Index writes for every event that reached its session, applied or duplicate, with repeats in the batch
-    /// folded: the advertiser's session index, the visitor's sessions and the caller-number index.
-    private func indexCommands(_ prepared: [PreparedWebEvent], results: [ApplyResult]) -> [[String]] {
+    /// Index writes for events and the sessions they belong to, with repeats folded: the advertiser's session
+    /// index, the visitor's sessions and the caller-number index.
+    private func indexCommands(_ events: [(event: PreparedWebEvent, session: String)]) -> [[String]] {
         var commands: [[String]] = []
         var trimmed: Set<String> = []
         var indexed: Set<String> = []
-        for (event, result) in zip(prepared, results) {
-            let session: String
-            switch result {
-            case .applied(let id), .duplicate(let id): session = id
-            case .failed: continue
-            }
+        for (event, session) in events {
             let advertiser = event.advertiser
             let sessionsKey = keys.advertiserSessions(advertiser: advertiser)
             if indexed.insert("s\u{0}\(advertiser)\u{0}\(session)").inserted {

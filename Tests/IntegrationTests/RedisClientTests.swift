@@ -1,0 +1,45 @@
+import Foundation
+import RedisKit
+import Testing
+
+/// The Redis client's own encoding against a real server: arguments are sent byte for byte, and the replies of a
+/// pipeline come back in order, one per command.
+@Suite(.timeLimit(.minutes(1)))
+struct RedisClientTests {
+    @Test func argumentsRoundTripByteForByte() async throws {
+        let stack = try await TestStack.shared()
+        let key = "rt:test:client:\(UUID().uuidString)"
+        let values: [[UInt8]] = [
+            [], [0], Array("\r\n$3\r\n*1\r\n".utf8), Array("café ☎️ 📞".utf8), (0...255).map { UInt8($0) },
+            Array(repeating: UInt8(ascii: "x"), count: 70_000),
+        ]
+        for value in values {
+            try await stack.redis.commandBytes([Array("SET".utf8), Array(key.utf8), value])
+            let stored = try await stack.redis.commandBytes([Array("GET".utf8), Array(key.utf8)])
+            #expect(stored == .string(value), "value of \(value.count) bytes")
+        }
+        try await stack.redis.command("DEL", key)
+    }
+
+    @Test func pipelineRepliesInOrder() async throws {
+        let stack = try await TestStack.shared()
+        let key = "rt:test:client:\(UUID().uuidString)"
+        var buffer = RedisCommandBuffer()
+        buffer.append(["RPUSH", key, "a"])
+        buffer.appendHeader(3)
+        buffer.appendArgument("RPUSH")
+        buffer.appendArgument(key)
+        buffer.appendArgument(Int64.min)
+        buffer.append(["LPOP", key, "not a number"])
+        buffer.append(["LRANGE", key, "0", "-1"])
+        buffer.append(["DEL", key])
+
+        let replies = try await stack.redis.pipeline(buffer)
+        #expect(replies.count == 5)
+        #expect(try replies[0].get() == .integer(1))
+        #expect(try replies[1].get() == .integer(2))
+        #expect(throws: RedisError.self) { try replies[2].get() }
+        #expect(try replies[3].get() == .array([.string(Array("a".utf8)), .string(Array("\(Int64.min)".utf8))]))
+        #expect(try replies[4].get() == .integer(1))
+    }
+}
