@@ -54,6 +54,40 @@ extension SessionStore {
         local retention, cap, timeout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local previous, now = ARGV[4], tonumber(ARGV[5])
 
+        local state = redis.call('HMGET', session, 'visit', 'visitLastAt', 'lastActiveAt', 'startedAt',
+          'landingPage', 'expiresAt', \(firstTouchFieldNames.map { "'\($0)'" }.joined(separator: ", ")))
+
+        -- A new session with one event in the batch, the most common call, needs none of the tables below. It
+        -- writes what the general path writes for that case.
+        local firstCount, landingCount = tonumber(ARGV[11]), tonumber(ARGV[12])
+        if state[4] == false and #ARGV == 12 + 2 * (firstCount + landingCount) then
+          local id, ts, flags = ARGV[6], ARGV[8], tonumber(ARGV[9])
+          local writes = {'startedAt', ts, 'lastActiveAt', ts}
+          for f = 13, 12 + 2 * firstCount do writes[#writes + 1] = ARGV[f] end
+          if landingCount > 0 and flags % 2 == 1 then
+            for f = 13 + 2 * firstCount, #ARGV do writes[#writes + 1] = ARGV[f] end
+          end
+          if previous ~= '' then
+            writes[#writes + 1] = 'previousSessionId'; writes[#writes + 1] = previous
+          end
+          writes[#writes + 1] = 'expiresAt'; writes[#writes + 1] = now + retention
+          redis.call('HSET', session, unpack(writes))
+          redis.call('SADD', seen, id)
+          redis.call('RPUSH', events, ARGV[7])
+          redis.call('PEXPIRE', session, retention)
+          redis.call('PEXPIRE', events, retention)
+          redis.call('PEXPIRE', seen, retention)
+          if flags >= 2 then
+            redis.call('ZADD', clicks, ts, id)
+            redis.call('PEXPIRE', clicks, retention)
+          end
+          if ARGV[10] ~= '' then
+            redis.call('SADD', phones, ARGV[10])
+            redis.call('PEXPIRE', phones, retention)
+          end
+          return {1, 1}
+        end
+
         local starts, ids = {}, {}
         local i, last = 6, #ARGV
         while i <= last do
@@ -62,8 +96,6 @@ extension SessionStore {
           i = i + 7 + 2 * (tonumber(ARGV[i + 5]) + tonumber(ARGV[i + 6]))
         end
 
-        local state = redis.call('HMGET', session, 'visit', 'visitLastAt', 'lastActiveAt', 'startedAt',
-          'landingPage', 'expiresAt', \(firstTouchFieldNames.map { "'\($0)'" }.joined(separator: ", ")))
         local visit, visitLastAt = tonumber(state[1]) or 1, tonumber(state[2])
         local lastActive, started, hasLanding = tonumber(state[3]), tonumber(state[4]), state[5] ~= false
         local expiresAt, isNew = tonumber(state[6]), state[4] == false
