@@ -128,7 +128,8 @@ enum BenchIngestCommand {
         let cpu = zip(options.processes, cpuBefore).map { process, before in
             let used = (ProcessCPU.seconds(pid: process.pid) ?? before) - before
             return ProcessCPUUse(name: process.name, pid: process.pid, cpuSeconds: Self.rounded(used),
-                                 percentOfOneCore: Self.rounded(100 * used / ingestSeconds, places: 1))
+                                 percentOfOneCore: Self.rounded(100 * used / ingestSeconds, places: 1),
+                                 microsecondsPerEvent: Self.rounded(used * 1_000_000 / total, places: 1))
         }
         let eventsPerSecond = Double(traffic.messages.count) / ingestSeconds
         say("bench-ingest: the ingester applied them in \(Self.rounded(ingestSeconds)) s, "

@@ -315,6 +315,12 @@ struct BenchIngestReport: Codable, Sendable {
         try writeReport(self, to: path)
     }
 
+    private static func describe(_ use: ProcessCPUUse) -> String {
+        let share = "\(use.name) \(use.percentOfOneCore)%"
+        guard let micros = use.microsecondsPerEvent else { return share }
+        return share + " (\(micros) µs per event)"
+    }
+
     func table() -> String {
         let verdict = { (met: Bool) in met ? "met" : "NOT met" }
         let rss = peakRssMB.map { "\($0) MB" } ?? "not measured"
@@ -332,7 +338,7 @@ struct BenchIngestReport: Codable, Sendable {
             "  collect             \(Int(collectRps)) requests/s of \(collectEventsPerRequest) events on "
                 + "\(collectConnections) connections, p50 \(collectLatency.p50Ms) ms, p99 \(collectLatency.p99Ms) ms, "
                 + "\(collectErrors) errors",
-            "  CPU while ingesting " + cpu.map { "\($0.name) \($0.percentOfOneCore)%" }.joined(separator: ", "),
+            "  CPU while ingesting " + cpu.map(Self.describe).joined(separator: ", "),
             "  ingester peak RSS   \(rss) (target under \(Self.rssTargetMB) MB: "
                 + "\(verdict((peakRssMB ?? .infinity) < Self.rssTargetMB)))",
         ].joined(separator: "\n")

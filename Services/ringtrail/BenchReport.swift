@@ -39,6 +39,8 @@ struct ProcessCPUUse: Codable, Sendable {
     var cpuSeconds: Double
     /// CPU seconds per wall-clock second, in percent of one core.
     var percentOfOneCore: Double
+    /// CPU microseconds per event, where the benchmark counts events.
+    var microsecondsPerEvent: Double?
 }
 
 /// Everything `bench-calls` measured, written as `.run/bench-calls.json`.
@@ -184,16 +186,19 @@ extension String {
 
 /// CPU accounting from `/proc`, for the processes of the benchmark and the whole machine.
 enum ProcessCPU {
-    /// User plus system CPU seconds `pid` has used, or nil when it is not running.
+    /// User plus system CPU seconds used by `pid` and by its children that it waited for, or nil when it is not
+    /// running. Children count because Redis rewrites its append-only file in a child process.
     static func seconds(pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let end = text.lastIndex(of: ")")
         else { return nil }
-        // After the command name in brackets come the state (field 3) and then fields 4 onwards, so utime
-        // (field 14) and stime (field 15) are at offsets 11 and 12.
+        // After the command name in brackets come the state (field 3) and then fields 4 onwards, so utime, stime,
+        // cutime and cstime (fields 14 to 17) are at offsets 11 to 14.
         let fields = text[text.index(after: end)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 14 else { return nil }
+        let ticks = fields[11...14].compactMap { Double($0) }
+        guard ticks.count == 4 else { return nil }
+        return ticks.reduce(0, +) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Busy and total jiffies of all cores from the first line of `/proc/stat`.
