@@ -257,11 +257,15 @@ extension SessionStore {
 
         let groups = Self.groups(prepared.indices) { SessionGroupKey(prepared[$0].advertiser, prepared[$0].sessionId) }
         var routed: [(index: Int, visit: Int)] = []
-        let replies = try await pipelineInChunks(count: groups.count, trailing: {
-            indexCommands(prepared.indices.map { (prepared[$0], prepared[$0].sessionId) })
-        }, build: { group in
-            command(for: groups[group].members.map { prepared[$0] }, session: groups[group].key.session)
-        })
+        // One event per advertiser: the first chunk trims each advertiser's session index once per batch.
+        var advertisers: Set<String> = []
+        let trimming = prepared.filter { advertisers.insert($0.advertiser).inserted }
+        let replies = try await pipelineInChunks(count: groups.count) { range in
+            let members = groups[range].flatMap(\.members)
+            return (range.map { command(for: groups[$0].members.map { prepared[$0] }, session: groups[$0].key.session) },
+                    indexCommands(members.map { (prepared[$0], prepared[$0].sessionId) },
+                                  trimming: range.lowerBound == 0 ? trimming : []))
+        }
         for (group, reply) in zip(groups, replies) {
             let session = group.key.session
             for (index, code, visit) in try Self.readScriptReply(reply, members: group.members, results: &results) {
@@ -279,17 +283,19 @@ extension SessionStore {
                 let event = prepared[routed[position].index]
                 return SessionGroupKey(event.advertiser, Self.visitSession(event.sessionId, visit: routed[position].visit))
             }
-            let visitReplies = try await pipelineInChunks(count: visitGroups.count, trailing: {
-                indexCommands(routed.map { item in
-                    let event = prepared[item.index]
-                    return (event, Self.visitSession(event.sessionId, visit: item.visit))
-                })
-            }, build: { position in
-                let group = visitGroups[position]
-                let first = routed[group.members[0]]
-                return command(for: group.members.map { prepared[routed[$0].index] }, session: group.key.session,
-                               previous: Self.visitSession(prepared[first.index].sessionId, visit: first.visit - 1))
-            })
+            let visitReplies = try await pipelineInChunks(count: visitGroups.count) { range in
+                let scripts = range.map { position in
+                    let group = visitGroups[position]
+                    let first = routed[group.members[0]]
+                    return command(for: group.members.map { prepared[routed[$0].index] }, session: group.key.session,
+                                   previous: Self.visitSession(prepared[first.index].sessionId, visit: first.visit - 1))
+                }
+                let indexed = visitGroups[range].flatMap(\.members).map { position in
+                    let item = routed[position]
+                    return (prepared[item.index], Self.visitSession(prepared[item.index].sessionId, visit: item.visit))
+                }
+                return (scripts, indexCommands(indexed, trimming: []))
+            }
             for (group, reply) in zip(visitGroups, visitReplies) {
                 let session = group.key.session
                 let members = group.members.map { routed[$0].index }
@@ -301,26 +307,27 @@ extension SessionStore {
         return results.map { $0 ?? .failed(reason: "no reply from Redis") }
     }
 
-    /// Sends the `count` commands that `build` makes and the commands that `trailing` makes, as several pipelines
-    /// at once on several connections, and returns the replies of the `count` commands in order.
+    /// Sends `count` script calls, each chunk of them with the index writes of its events, as several pipelines at
+    /// once on several connections, and returns the replies of the script calls in order.
     ///
     /// One large pipeline leaves Redis idle while the client encodes it and the client idle while Redis runs it;
-    /// chunks, each encoded by its own task, overlap the two. Only for commands whose relative order does not
-    /// matter, such as commands on the keys of different sessions. The `trailing` commands go in one pipeline of
-    /// their own, in order, and must succeed.
+    /// chunks, each encoded by its own task, overlap the two. Only for commands whose relative order across chunks
+    /// does not matter, such as commands on the keys of different sessions and the indexes. `build` makes the
+    /// script calls of a range and the index writes that go after them in the same pipeline, which must succeed.
     private func pipelineInChunks(
         count: Int,
-        trailing: @escaping @Sendable () -> [[String]],
-        build: @escaping @Sendable (Int) -> PipelinedCommand
+        build: @escaping @Sendable (Range<Int>) -> (scripts: [PipelinedCommand], index: [[String]])
     ) async throws -> [Result<RedisValue, RedisError>] {
-        let chunkSize = 128
+        let chunkSize = 64
         return try await withThrowingTaskGroup(of: (Int, [Result<RedisValue, RedisError>]).self) { group in
             for start in stride(from: 0, to: count, by: chunkSize) {
-                group.addTask { (start, try await redis.pipeline((start..<min(start + chunkSize, count)).map(build))) }
-            }
-            group.addTask {
-                for reply in try await redis.pipeline(trailing()) { _ = try reply.get() }
-                return (count, [])
+                group.addTask {
+                    let range = start..<min(start + chunkSize, count)
+                    let (scripts, index) = build(range)
+                    let replies = try await redis.pipeline(scripts + index.map(PipelinedCommand.command))
+                    for reply in replies[range.count...] { _ = try reply.get() }
+                    return (start, Array(replies[..<range.count]))
+                }
             }
             var chunks: [Int: [Result<RedisValue, RedisError>]] = [:]
             for try await (start, chunk) in group {
@@ -424,20 +431,24 @@ extension SessionStore {
     }
 
     /// Index writes for events and the sessions they belong to, with repeats folded: the advertiser's session
-    /// index, the visitor's sessions and the caller-number index.
-    private func indexCommands(_ events: [(event: PreparedWebEvent, session: String)]) -> [[String]] {
+    /// index, the visitor's sessions and the caller-number index. Each event of `trimming` also drops its
+    /// advertiser's sessions past the retention period from the session index.
+    private func indexCommands(
+        _ events: [(event: PreparedWebEvent, session: String)],
+        trimming: [PreparedWebEvent]
+    ) -> [[String]] {
         var commands: [[String]] = []
-        var trimmed: Set<String> = []
+        for event in trimming {
+            // Sessions past the retention period leave the report index as their records expire.
+            commands.append(["ZREMRANGEBYSCORE", keys.advertiserSessions(advertiser: event.advertiser), "-inf",
+                             "(\(event.receivedAt - event.retention)"])
+        }
         var indexed: Set<String> = []
         for (event, session) in events {
             let advertiser = event.advertiser
-            let sessionsKey = keys.advertiserSessions(advertiser: advertiser)
             if indexed.insert("s\u{0}\(advertiser)\u{0}\(session)").inserted {
-                commands.append(["ZADD", sessionsKey, "NX", String(event.timestamp), session])
-            }
-            if trimmed.insert(advertiser).inserted {
-                // Sessions past the retention period leave the report index as their records expire.
-                commands.append(["ZREMRANGEBYSCORE", sessionsKey, "-inf", "(\(event.receivedAt - event.retention)"])
+                commands.append(["ZADD", keys.advertiserSessions(advertiser: advertiser), "NX", String(event.timestamp),
+                                 session])
             }
             guard let visitor = event.visitor else { continue }
             if indexed.insert("v\u{0}\(advertiser)\u{0}\(visitor)\u{0}\(session)").inserted {
