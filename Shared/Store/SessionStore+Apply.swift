@@ -443,12 +443,13 @@ extension SessionStore {
             commands.append(["ZREMRANGEBYSCORE", keys.advertiserSessions(advertiser: event.advertiser), "-inf",
                              "(\(event.receivedAt - event.retention)"])
         }
+        // One ZADD per advertiser adds all its sessions, so there are fewer commands to send, log and answer.
+        var sessionsByAdvertiser: [String: [String]] = [:]
         var indexed: Set<String> = []
         for (event, session) in events {
             let advertiser = event.advertiser
             if indexed.insert("s\u{0}\(advertiser)\u{0}\(session)").inserted {
-                commands.append(["ZADD", keys.advertiserSessions(advertiser: advertiser), "NX", String(event.timestamp),
-                                 session])
+                sessionsByAdvertiser[advertiser, default: []] += [String(event.timestamp), session]
             }
             guard let visitor = event.visitor else { continue }
             if indexed.insert("v\u{0}\(advertiser)\u{0}\(visitor)\u{0}\(session)").inserted {
@@ -461,6 +462,9 @@ extension SessionStore {
                 commands.append(["SADD", phoneKey, visitor])
                 commands.append(["PEXPIRE", phoneKey, String(event.retention)])
             }
+        }
+        for (advertiser, members) in sessionsByAdvertiser {
+            commands.append(["ZADD", keys.advertiserSessions(advertiser: advertiser), "NX"] + members)
         }
         return commands
     }
