@@ -1,23 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Truncation of client IP addresses, which are personal data, before they are stored or published.
 public enum IPAddress {
     /// The network part of `address`: an IPv4 address with its last octet zeroed (`203.0.113.0`), an IPv6 address
-    /// cut to its first 48 bits (`2001:db8:85a3::`); nil when `address` is neither.
+    /// cut to its first 48 bits (`2001:db8:85a3::`), and an IPv4-mapped IPv6 address as its IPv4 address. Nil when
+    /// `address` is neither an IPv4 nor an IPv6 address as `inet_pton` reads them, such as an address with a port.
     public static func truncated(_ address: String) -> String? {
         let trimmed = address.trimmingCharacters(in: .whitespaces)
-        let octets = trimmed.split(separator: ".", omittingEmptySubsequences: false)
-        if octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) {
-            return octets.prefix(3).joined(separator: ".") + ".0"
+        var v4 = in_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 {
+            return truncatedIPv4(withUnsafeBytes(of: v4) { Array($0) })
         }
-        guard trimmed.contains(":"), trimmed.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-            return nil
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, trimmed, &v6) == 1 else { return nil }
+
+        var bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return truncatedIPv4(Array(bytes[12..<16]))
         }
-        var groups: [Substring] = []
-        for group in trimmed.split(separator: ":", omittingEmptySubsequences: false) {
-            if group.isEmpty { break }
-            groups.append(group)
-            if groups.count == 3 { break }
+        for index in 6..<16 { bytes[index] = 0 }
+        return format(bytes, family: AF_INET6)
+    }
+
+    private static func truncatedIPv4(_ bytes: [UInt8]) -> String? {
+        var bytes = bytes
+        bytes[3] = 0
+        return format(bytes, family: AF_INET)
+    }
+
+    /// Formats network-order address bytes with `inet_ntop`, which also shortens IPv6 zeros to `::`.
+    private static func format(_ bytes: [UInt8], family: Int32) -> String? {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let written = bytes.withUnsafeBytes { raw in
+            inet_ntop(family, raw.baseAddress, &text, socklen_t(text.count))
         }
-        return groups.joined(separator: ":") + "::"
+        guard written != nil else { return nil }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
