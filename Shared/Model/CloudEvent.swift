@@ -124,9 +124,15 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         return event
     }
 
+    /// The longest id accepted. Collect publishes web events with the id `<advertiser id>:<messageId>`, up to
+    /// 128 + 1 + 200 bytes, so the limit leaves room for those.
+    public static var maxIdBytes: Int { 512 }
+
     private func validateEnvelope(expectedTypes: Set<String>?) throws(ValidationError) {
         guard specversion == "1.0" else { throw ValidationError("specversion must be \"1.0\", got \"\(specversion)\"") }
-        guard !id.isEmpty, id.utf8.count <= 256 else { throw ValidationError("id must be 1 to 256 characters") }
+        guard !id.isEmpty, id.utf8.count <= Self.maxIdBytes else {
+            throw ValidationError("id must be 1 to \(Self.maxIdBytes) bytes")
+        }
         guard !source.isEmpty else { throw ValidationError("source must not be empty") }
         guard !advertiserid.isEmpty else { throw ValidationError("advertiserid must not be empty") }
         guard Timestamp.parseMilliseconds(time) != nil else {

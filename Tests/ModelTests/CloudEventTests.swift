@@ -296,10 +296,19 @@ struct CloudEventTests {
         #expect(Self.rejection(bytes, as: CallOutcome.self) == "specversion has the wrong type, expected a string")
     }
 
-    @Test(arguments: ["", String(repeating: "x", count: 257)])
+    @Test(arguments: ["", String(repeating: "x", count: 513)])
     func decodeRejectsEmptyOrLongID(id: String) {
         let bytes = Self.envelope(type: EventType.callOutcome, data: Self.callOutcome, ["id": "\"\(id)\""])
-        #expect(Self.rejection(bytes, as: CallOutcome.self) == "id must be 1 to 256 characters")
+        #expect(Self.rejection(bytes, as: CallOutcome.self) == "id must be 1 to 512 bytes")
+    }
+
+    /// Collect's ids join the longest advertiser id and the longest messageId.
+    @Test
+    func decodeAcceptsLongestCollectID() throws {
+        let id = String(repeating: "a", count: 128) + ":" + String(repeating: "m", count: 200)
+        let bytes = Self.envelope(type: EventType.callOutcome, data: Self.callOutcome, ["id": "\"\(id)\""])
+        let event = try CloudEvent<CallOutcome>.decode(bytes)
+        #expect(event.id == id)
     }
 
     @Test
