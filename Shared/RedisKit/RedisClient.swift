@@ -19,8 +19,9 @@ public final class RedisClient: Sendable {
             throw ConfigurationError("invalid Redis URL \(url); expected redis://host:port/db")
         }
         self.address = address
+        let failures = RedisFailureGeneration()
         self.connections = (0..<max(1, connectionCount)).map {
-            RedisConnection(address: address, timeout: timeout, label: "redis-\($0)")
+            RedisConnection(address: address, timeout: timeout, label: "redis-\($0)", failures: failures)
         }
     }
 

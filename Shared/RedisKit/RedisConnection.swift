@@ -15,6 +15,9 @@ import Synchronization
 final class RedisConnection: @unchecked Sendable {
     // @unchecked: `context` is read and written only on `queue`; `waiting` is guarded by its mutex.
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The value of `failures.generation` when `context` connected.
+    private var contextGeneration = 0
+    private let failures: RedisFailureGeneration
     private let queue: DispatchQueue
     private let address: RedisAddress
     private let timeout: Duration
@@ -25,9 +28,10 @@ final class RedisConnection: @unchecked Sendable {
         var continuation: CheckedContinuation<[Result<RedisValue, RedisError>], any Error>
     }
 
-    init(address: RedisAddress, timeout: Duration, label: String) {
+    init(address: RedisAddress, timeout: Duration, label: String, failures: RedisFailureGeneration) {
         self.address = address
         self.timeout = timeout
+        self.failures = failures
         self.queue = DispatchQueue(label: label)
     }
 
@@ -150,7 +154,14 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     private func connectedContext() throws -> UnsafeMutablePointer<redisContext> {
-        if let context { return context }
+        if let context {
+            // Another connection of the client failed since this one connected: when Redis restarted, this one is
+            // closed too, and reconnecting now spares a request from failing on it.
+            guard contextGeneration < failures.current else { return context }
+            redisFree(context)
+            self.context = nil
+        }
+        let generation = failures.current
 
         var connectTimeout = timeval(tv_sec: 2, tv_usec: 0)
         guard let fresh = redisConnectWithTimeout(address.host, address.port, connectTimeout) else {
@@ -169,6 +180,7 @@ final class RedisConnection: @unchecked Sendable {
         connectTimeout = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
         redisSetTimeout(fresh, connectTimeout)
         context = fresh
+        contextGeneration = generation
         try handshake(fresh)
         return fresh
     }
@@ -190,7 +202,10 @@ final class RedisConnection: @unchecked Sendable {
 
     private func dropContext(reason: String) -> RedisError {
         let detail = context.map { RedisConnection.errorText($0) } ?? ""
-        if let context { redisFree(context) }
+        if let context {
+            redisFree(context)
+            failures.record(sinceGeneration: contextGeneration)
+        }
         context = nil
         return RedisError(.io, "\(reason): \(detail)", isRetriable: true)
     }
@@ -199,5 +214,18 @@ final class RedisConnection: @unchecked Sendable {
         withUnsafeBytes(of: context.pointee.errstr) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
+    }
+}
+
+/// Counts I/O failures of a client's connections, so that its other connections reconnect before their next
+/// command instead of failing it: after a Redis restart every pooled connection is closed at once.
+final class RedisFailureGeneration: Sendable {
+    private let generation = Atomic<Int>(0)
+
+    var current: Int { generation.load(ordering: .acquiring) }
+
+    /// Starts a new generation, once for all connections that connected in `generation`.
+    func record(sinceGeneration generation: Int) {
+        _ = self.generation.compareExchange(expected: generation, desired: generation + 1, ordering: .acquiringAndReleasing)
     }
 }

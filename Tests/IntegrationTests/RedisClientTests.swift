@@ -2,6 +2,10 @@ import Foundation
 import RedisKit
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The Redis client's own encoding against a real server: arguments are sent byte for byte, and the replies of a
 /// pipeline come back in order, one per command.
 @Suite(.timeLimit(.minutes(1)))
@@ -41,5 +45,34 @@ struct RedisClientTests {
         #expect(throws: RedisError.self) { try replies[2].get() }
         #expect(try replies[3].get() == .array([.string(Array("a".utf8)), .string(Array("\(Int64.min)".utf8))]))
         #expect(try replies[4].get() == .integer(1))
+    }
+
+    /// After a restart every pooled connection is closed: the first command to meet a closed one fails, and the
+    /// others reconnect before they are used instead of failing a command each.
+    @Test func restartFailsOneCommandNotOnePerConnection() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rt-client-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = try TestStack.freePort()
+        let arguments = ["--bind", "127.0.0.1", "--port", "\(port)", "--dir", directory.path, "--save", "",
+                         "--appendonly", "no"]
+        var redis = try TestStack.spawn(binary: "/usr/bin/redis-server", arguments: arguments, environment: [:],
+                                        log: directory.appendingPathComponent("redis.log"))
+        defer { if redis.isRunning { redis.terminate() } }
+        try await Task.sleep(for: .milliseconds(300))
+
+        let client = try RedisClient(url: "redis://127.0.0.1:\(port)/0", connectionCount: 4)
+        for _ in 0..<8 { try await client.ping() }
+
+        kill(redis.processIdentifier, SIGKILL)
+        redis.waitUntilExit()
+        redis = try TestStack.spawn(binary: "/usr/bin/redis-server", arguments: arguments, environment: [:],
+                                    log: directory.appendingPathComponent("redis-2.log"))
+        try await Task.sleep(for: .milliseconds(300))
+
+        var failures = 0
+        for _ in 0..<8 {
+            do { try await client.ping() } catch { failures += 1 }
+        }
+        #expect(failures <= 1, "\(failures) of 8 commands failed after the restart")
     }
 }
