@@ -65,9 +65,13 @@ public enum CampaignParser {
     /// because `URLComponents` cost more than the rest of an event's processing; a malformed percent escape is
     /// kept as it was sent.
     static func parameters(of url: String) -> [String: String] {
-        guard let question = url.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
-        var query = url.utf8[url.utf8.index(after: question)...]
-        if let fragment = query.firstIndex(of: UInt8(ascii: "#")) { query = query[..<fragment] }
+        // The query is between the first `?` and the fragment; a `?` inside the fragment starts no query.
+        var beforeFragment = url.utf8[...]
+        if let fragment = beforeFragment.firstIndex(of: UInt8(ascii: "#")) {
+            beforeFragment = beforeFragment[..<fragment]
+        }
+        guard let question = beforeFragment.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
+        let query = beforeFragment[beforeFragment.index(after: question)...]
 
         var result: [String: String] = [:]
         for pairBytes in query.split(separator: UInt8(ascii: "&")) {

@@ -14,6 +14,15 @@ struct CampaignParserTests {
     }
 
     @Test
+    func fragmentStartsNoQuery() {
+        let tags = CampaignParser.tags(fromURL: "https://a.example/#frag?gclid=notreally&utm_source=fake")
+        #expect(tags.clickIds.isEmpty)
+        #expect(tags.campaign.isEmpty)
+        let both = CampaignParser.tags(fromURL: "https://a.example/?gclid=real#frag?gclid=notreally")
+        #expect(both.clickIds == ["gclid": "real"])
+    }
+
+    @Test
     func campaignLeavesMissingTagsNil() {
         let campaign = CampaignParser.campaign(fromURL: "https://example.com/?utm_source=newsletter&page=2")
         #expect(campaign.source == "newsletter")
