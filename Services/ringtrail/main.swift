@@ -51,8 +51,15 @@ do {
 enum Keygen {
     static func run(_ arguments: [String]) throws {
         var scopes = ["web", "read"]
-        if let index = arguments.firstIndex(of: "--scopes"), index + 1 < arguments.count {
+        if let index = arguments.firstIndex(of: "--scopes") {
+            let known = Scope.allCases.map(\.rawValue).joined(separator: ",")
+            guard index + 1 < arguments.count else {
+                throw ConfigurationError("--scopes needs a comma-separated list of scopes, such as \(known)")
+            }
             scopes = arguments[index + 1].split(separator: ",").map(String.init)
+            guard !scopes.isEmpty else {
+                throw ConfigurationError("--scopes needs at least one scope; the services reject a key without one")
+            }
         }
         for scope in scopes where Scope(rawValue: scope) == nil {
             throw ConfigurationError("unknown scope \(scope); use \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
