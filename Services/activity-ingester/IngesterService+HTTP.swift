@@ -20,6 +20,30 @@ extension IngesterService {
     func collect(_ request: HTTPRequest) async throws -> HTTPResponse {
         let principal = try context.tenants.authorize(request, anyOf: [.web])
         let advertiser = try context.tenants.advertiser(of: principal)
+        // Reading in a function of its own frees the parsed body before the wait for the broker.
+        let (events, rejected) = try readBatch(request, advertiser: advertiser)
+        defer { if request.body.count >= Self.largeBodyBytes { MemoryTrim.request() } }
+
+        do {
+            try await context.publisher.publishAll(.webActivity, events: events) { $0.data.sessionId }
+        } catch {
+            context.logger.error("Collected events not published", metadata: ["error": "\(error)"])
+            throw HTTPError.unavailable("the event broker is unreachable; send the batch again", retryAfterSeconds: 2)
+        }
+        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "accepted"],
+                                 by: Double(events.count))
+        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "rejected"],
+                                 by: Double(rejected.count))
+        return .json(CollectResponse(accepted: events.count, rejected: rejected))
+    }
+
+    /// The body size from which a finished request schedules a `MemoryTrim`.
+    static let largeBodyBytes = 256 * 1024
+
+    /// Reads a collect body into the events to publish, in batch order, and the events rejected with their reasons.
+    private func readBatch(_ request: HTTPRequest, advertiser: Advertiser) throws
+        -> (events: [CloudEvent<WebEvent>], rejected: [CollectResponse.Rejection])
+    {
         // Each event is read on its own, so one that is not valid JSON is rejected alone.
         let batch: [Result<JSONValue, ValidationError>]
         if request.hasJSONContentType, !request.body.isEmpty {
@@ -40,29 +64,19 @@ extension IngesterService {
         // No event of a body this small can exceed the size limit, even with every byte escaped as \uXXXX.
         let small = request.body.count * 6 <= CollectBatch.maxEventBytes
         var rejected: [CollectResponse.Rejection] = []
-        var valid: [WebEvent] = []
+        var events: [CloudEvent<WebEvent>] = []
         for (index, element) in batch.enumerated() {
             switch element.flatMap({ CollectBatch.decodeEvent($0, receivedAt: receivedAt, fitsSizeLimit: small) }) {
-            case .success(let event): valid.append(event)
-            case .failure(let error): rejected.append(.init(index: index, error: error.reason))
+            case .success(let event):
+                // Batch order is kept, and the ingester applies each session's events in topic order.
+                events.append(context.publisher.event(type: event.cloudEventType, advertiserID: advertiser.id,
+                                                      subject: event.sessionId, data: event,
+                                                      id: "\(advertiser.id):\(event.messageId)"))
+            case .failure(let error):
+                rejected.append(.init(index: index, error: error.reason))
             }
         }
-
-        do {
-            // Batch order is kept, and the ingester applies each session's events in topic order.
-            let events = valid.map { event in
-                context.publisher.event(type: event.cloudEventType, advertiserID: advertiser.id,
-                                        subject: event.sessionId, data: event, id: "\(advertiser.id):\(event.messageId)")
-            }
-            try await context.publisher.publishAll(.webActivity, events: events) { $0.data.sessionId }
-        } catch {
-            context.logger.error("Collected events not published", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("the event broker is unreachable; send the batch again", retryAfterSeconds: 2)
-        }
-        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "accepted"], by: Double(valid.count))
-        Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "rejected"],
-                                 by: Double(rejected.count))
-        return .json(CollectResponse(accepted: valid.count, rejected: rejected))
+        return (events, rejected)
     }
 
     func session(_ request: HTTPRequest) async throws -> HTTPResponse {
