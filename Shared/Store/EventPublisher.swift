@@ -84,8 +84,11 @@ public struct EventPublisher: Sendable {
             original: message.value ?? [],
             service: service
         )
-        let header = try? CloudEventHeader.decode(message.value ?? [])
-        let advertiserID = header.map { Identifier.isValid($0.advertiserid) ? $0.advertiserid : "invalid" }
+        // Read on its own, so a message with other envelope fields missing still names its advertiser.
+        var advertiserID: String?
+        if case .object(let fields) = JSONValue.parse(message.value ?? []), case .string(let id)? = fields["advertiserid"] {
+            advertiserID = Identifier.isValid(id) ? id : "invalid"
+        }
         // NOTE: the key is kept whole, as the topic's key; a key close to the broker's limit still cannot be
         // dead-lettered.
         let event = CloudEvent(

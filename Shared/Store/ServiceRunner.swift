@@ -55,7 +55,8 @@ public enum ServiceRunner {
         defaultRedisConnections: Int = 8,
         setup: @Sendable (ServiceContext, Router) async throws -> [ServiceWorker]
     ) async -> Never {
-        let bootstrapLogger = Logger(label: name)
+        var bootstrapLogger = Logger(label: name)
+        bootstrapLogger[metadataKey: "service"] = name
         let shutdown = ShutdownToken()
         let signalSources = installTerminationHandlers(token: shutdown, logger: bootstrapLogger)
         defer { _ = signalSources }

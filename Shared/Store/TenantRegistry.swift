@@ -131,7 +131,8 @@ public final class TenantRegistry: Sendable {
     ///
     /// - Throws: `HTTPError` 401 for no key or an unknown key, 403 for a key without any of `scopes`.
     public func authorize(_ request: HTTPRequest, anyOf scopes: Set<Scope>) throws(HTTPError) -> Principal {
-        var key = request.header("x-api-key")
+        // An empty X-Api-Key header, which some proxies add, counts as absent.
+        var key = request.header("x-api-key").flatMap { $0.isEmpty ? nil : $0 }
         if key == nil, let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {

@@ -225,6 +225,11 @@ struct BadInputTests {
             Case(name: "two Authorization headers", service: "number-pool", method: "GET", target: poolTarget,
                  headers: [("Authorization", "Bearer \(stack.keys["read"]!)"), ("Authorization", "Bearer rt_other")],
                  status: 401, code: "unauthorized"),
+            // Some proxies add an empty X-Api-Key; the Bearer key next to it still counts.
+            Case(name: "empty X-Api-Key next to a Bearer key", service: "number-pool", method: "GET",
+                 target: poolTarget,
+                 headers: [("X-Api-Key", ""), ("Authorization", "Bearer \(stack.keys["read"]!)")], status: 200,
+                 code: nil),
             Case(name: "key with non-ASCII bytes", service: "number-pool", method: "GET", target: poolTarget,
                  headers: [("X-Api-Key", "rt_\u{E9}\u{FFFD}")], status: 401, code: "unauthorized"),
             Case(name: "Authorization of 20 KiB", service: "number-pool", method: "GET", target: poolTarget,

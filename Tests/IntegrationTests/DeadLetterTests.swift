@@ -135,6 +135,9 @@ struct BadMessageTests {
         Kind(name: "envelope field of the wrong type", reason: "time has the wrong type, expected a string") {
             topic, key in changed(topic, key) { $0["time"] = 5 }
         },
+        Kind(name: "missing id", reason: "missing field id") { topic, key in
+            changed(topic, key) { $0["id"] = nil }
+        },
         Kind(name: "missing data", reason: "missing field data") { topic, key in
             changed(topic, key) { $0["data"] = nil }
         },
@@ -233,6 +236,11 @@ struct BadMessageTests {
                 let original = kind.value(topic, key) ?? []
                 #expect(data.originalBytes == original.count, "\(label)")
                 #expect(data.truncated == (original.count > DeadLetter.maxMessageBytes), "\(label)")
+                // A dead letter names the advertiser whenever the message's envelope does.
+                let unreadable = ["not JSON", "invalid UTF-8", "800 KB of invalid UTF-8", "deeply nested data"]
+                let advertiser = unreadable.contains(kind.name) ? "unknown"
+                    : kind.name == "unknown advertiser" ? "nobody" : TestStack.advertiser
+                #expect(letter?.advertiserid == advertiser, "\(label): advertiserid \(letter?.advertiserid ?? "")")
             }
         }
 
