@@ -133,8 +133,11 @@ struct IngesterService: Sendable {
             return .failure(ValidationError("unknown advertiser \"\(event.advertiserid.prefix(64))\""))
         }
         let received = message.timestampMilliseconds ?? Int64(Date().timeIntervalSince1970 * 1000)
-        return .success(IncomingWebEvent(event: event.data, advertiser: advertiser, receivedAt: received,
-                                         formPhone: Self.formPhone(of: event.data)))
+        // Collect already removed credentials; other publishers of the topic may not have.
+        var data = event.data
+        data.removeURLCredentials()
+        return .success(IncomingWebEvent(event: data, advertiser: advertiser, receivedAt: received,
+                                         formPhone: Self.formPhone(of: data)))
     }
 
     /// The phone number a visitor entered, from an `identify` event's traits, normalized to E.164; nil when there

@@ -38,6 +38,7 @@ public struct CollectBatch: Decodable, Sendable {
             }
             event.receivedAt = receivedAt
             if let ip = event.context?.ip { event.context?.ip = IPAddress.truncated(ip) }
+            event.removeURLCredentials()
             try event.validate()
             return .success(event)
         } catch let error as ValidationError {

@@ -121,3 +121,33 @@ extension Location: JSONValueReadable {
         self.init(country: country, region: region, city: city, postalCode: postalCode)
     }
 }
+
+extension WebEvent {
+    /// Removes user names and passwords (`https://user:secret@host/`) from the page and referrer URLs, because
+    /// credentials must not be stored or published.
+    public mutating func removeURLCredentials() {
+        for key in ["url", "referrer"] {
+            if case .string(let url)? = properties?[key], let clean = Self.withoutCredentials(url) {
+                properties?[key] = .string(clean)
+            }
+        }
+        if let url = context?.page?.url, let clean = Self.withoutCredentials(url) { context?.page?.url = clean }
+        if let url = context?.page?.referrer, let clean = Self.withoutCredentials(url) {
+            context?.page?.referrer = clean
+        }
+    }
+
+    /// Returns `url` without the user information of its authority, or nil when it has none.
+    static func withoutCredentials(_ url: String) -> String? {
+        let bytes = url.utf8
+        guard bytes.contains(UInt8(ascii: "@")), let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let afterScheme = bytes[bytes.index(after: colon)...]
+        guard afterScheme.starts(with: "//".utf8) else { return nil }
+        let authorityStart = bytes.index(afterScheme.startIndex, offsetBy: 2)
+        let authority = bytes[authorityStart...].prefix {
+            $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#")
+        }
+        guard let at = authority.lastIndex(of: UInt8(ascii: "@")) else { return nil }
+        return String(url[..<authorityStart]) + String(url[bytes.index(after: at)...])
+    }
+}
