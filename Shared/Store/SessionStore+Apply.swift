@@ -121,6 +121,7 @@ extension SessionStore {
         end
 
         local replies, writes, added, pushes, clickItems, phoneItems, newRoutes = {}, {}, {}, {}, {}, {}, {}
+        local hadLanding, landingValues = hasLanding, nil
         for _, at in ipairs(starts) do
           local id, ts = ARGV[at], tonumber(ARGV[at + 2])
           local code, visitOf = 1, 1
@@ -168,9 +169,9 @@ extension SessionStore {
             end
             local landingCount = tonumber(ARGV[at + 6])
             if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1 and ((not hasLanding) or earliest) then
-              for f = landing, landing + 2 * landingCount - 2, 2 do
-                writes[#writes + 1] = ARGV[f]; writes[#writes + 1] = ARGV[f + 1]
-              end
+              -- The page replaces every landing field, so a field it lacks must not survive from another page.
+              landingValues = {}
+              for f = landing, landing + 2 * landingCount - 2, 2 do landingValues[ARGV[f]] = ARGV[f + 1] end
               hasLanding = true
             end
             if previous ~= '' and not present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] then
@@ -185,6 +186,18 @@ extension SessionStore {
           end
           replies[#replies + 1] = code
           replies[#replies + 1] = visitOf
+        end
+
+        if landingValues then
+          local removed = {}
+          for _, name in ipairs({\(landingFieldNames.map { "'\($0)'" }.joined(separator: ", "))}) do
+            if landingValues[name] then
+              writes[#writes + 1] = name; writes[#writes + 1] = landingValues[name]
+            else
+              removed[#removed + 1] = name
+            end
+          end
+          if hadLanding and #removed > 0 then redis.call('HDEL', session, unpack(removed)) end
         end
 
         local function chunked(command, key, items)
@@ -231,6 +244,9 @@ extension SessionStore {
 
     /// The session fields an event writes only when the session does not have them yet.
     static let firstTouchFieldNames = ["visitorId", "isBot", "device", "location", "previousSessionId"]
+
+    /// The session fields that the session's earliest page event sets, all together.
+    static let landingFieldNames = ["landingPage", "referrer", "campaign", "clickIds", "channel"]
 
     /// Applies one validated web event; see `apply(_:)` for a batch.
     @discardableResult

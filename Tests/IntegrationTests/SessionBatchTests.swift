@@ -47,11 +47,15 @@ struct SessionBatchTests {
                                      context: context))
             default:
                 let path = ["/", "/pricing?utm_source=g&gclid=x\(random.next(3))", "/contact"][random.next(3)]
+                var properties: [String: JSONValue] = ["url": .string("https://shop.example.com\(path)")]
+                // Some pages lack a referrer, so an earlier page can have fewer landing fields than a later one.
+                switch random.next(3) {
+                case 0: properties["referrer"] = .string("https://www.google.com/")
+                case 1: properties["referrer"] = .string("https://www.bing.com/")
+                default: break
+                }
                 generated.append(WebEvent(type: .page, messageId: id, anonymousId: "v-\(session)", sessionId: session,
-                                     timestamp: stamp,
-                                     properties: ["url": .string("https://shop.example.com\(path)"),
-                                                  "referrer": .string("https://www.google.com/")],
-                                     context: context))
+                                     timestamp: stamp, properties: properties, context: context))
             }
         }
         return generated
@@ -124,6 +128,40 @@ struct SessionBatchTests {
         for (key, value) in singleDump {
             #expect(batchDump[key] == value, "\(key) differs")
         }
+    }
+
+    /// A page earlier than the session's landing page replaces all landing fields, also those it lacks: the
+    /// record must not keep a referrer, campaign or click id from the later page.
+    @Test(arguments: [false, true])
+    func earlierPageReplacesEveryLandingField(inOneBatch: Bool) async throws {
+        let stack = try await TestStack.shared()
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let advertiser = Advertiser(id: "acme", keys: [], pools: [])
+        let store = SessionStore(redis: stack.redis, keys: RedisKeys(prefix: "\(stack.keyPrefix)landing-\(run):"))
+        let start: Int64 = 1_764_842_400_000
+        let later = WebEvent(type: .page, messageId: "m-later", anonymousId: "v-1", sessionId: "s-1",
+                             timestamp: Timestamp.format(milliseconds: start + 240_000),
+                             properties: ["url": .string("https://acme.example/b?utm_source=news&gclid=B"),
+                                          "referrer": .string("https://www.bing.com/")])
+        let earlier = WebEvent(type: .page, messageId: "m-earlier", anonymousId: "v-1", sessionId: "s-1",
+                               timestamp: Timestamp.format(milliseconds: start),
+                               properties: ["url": .string("https://acme.example/a")])
+        let events = [later, earlier].map {
+            IncomingWebEvent(event: $0, advertiser: advertiser, receivedAt: start + 300_000, formPhone: nil)
+        }
+
+        if inOneBatch {
+            _ = try await store.apply(events)
+        } else {
+            for event in events { _ = try await store.apply([event]) }
+        }
+
+        let record = try #require(try await store.record(advertiser: "acme", session: "s-1"))
+        #expect(record.landingPage == "https://acme.example/a")
+        #expect(record.referrer == nil)
+        #expect(record.campaign == nil)
+        #expect(record.clickIds.isEmpty)
+        #expect(record.channel == .direct)
     }
 
     /// Every key a large batch writes expires, the index keys too, whichever pipeline carried their commands. Only
