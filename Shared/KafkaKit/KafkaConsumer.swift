@@ -15,6 +15,7 @@ public final class KafkaConsumer: Sendable {
     private let queue = DispatchQueue(label: "kafka-consumer")
     private let closed = Atomic<Bool>(false)
     private let logger: Logger
+    private let consumerErrors = LogRateLimit(interval: .seconds(10))
     public let groupID: String
 
     /// Keys that only consumers accept; a producer given them would warn.
@@ -101,11 +102,14 @@ public final class KafkaConsumer: Sendable {
             wait = 0
             let message = raw.pointee
             if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    logger.info(
-                        "Consumer error",
-                        metadata: ["kafka.error": String(cString: rd_kafka_err2str(message.err))]
-                    )
+                // One such error is the poll interval exceeded: the group then reassigns the partitions, and the
+                // batch in hand is delivered again. Repeats of one error are counted, not logged each time.
+                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF,
+                   let suppressed = consumerErrors.due(String(message.err.rawValue))
+                {
+                    var metadata: Logger.Metadata = ["kafka.error": String(cString: rd_kafka_err2str(message.err))]
+                    if suppressed > 0 { metadata["kafka.suppressed"] = String(suppressed) }
+                    logger.warning("Consumer error", metadata: metadata)
                 }
                 continue
             }

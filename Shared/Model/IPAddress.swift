@@ -11,6 +11,11 @@ public enum IPAddress {
     /// `address` is neither an IPv4 nor an IPv6 address as `inet_pton` reads them, such as an address with a port.
     public static func truncated(_ address: String) -> String? {
         let trimmed = address.trimmingCharacters(in: .whitespaces)
+        // inet_pton reads a C string, which would end at a NUL byte and hide what follows it.
+        let allowed = { (byte: UInt8) in
+            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x66) || byte == 0x3A || byte == 0x2E
+        }
+        guard !trimmed.isEmpty, trimmed.utf8.allSatisfy(allowed) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, trimmed, &v4) == 1 {
             return truncatedIPv4(withUnsafeBytes(of: v4) { Array($0) })

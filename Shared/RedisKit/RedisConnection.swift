@@ -187,7 +187,7 @@ final class RedisConnection: @unchecked Sendable {
 
     private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws {
         var setup = RedisCommandBuffer()
-        if let password = address.password { setup.append(["AUTH", password]) }
+        if let password = address.password { setup.append(["AUTH"] + (address.user.map { [$0] } ?? []) + [password]) }
         if address.database != 0 { setup.append(["SELECT", String(address.database)]) }
         guard setup.count > 0 else { return }
 

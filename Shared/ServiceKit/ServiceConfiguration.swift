@@ -184,6 +184,9 @@ public struct RedisAddress: Sendable, Equatable {
     public var host: String
     public var port: Int32
     public var database: Int
+    /// The ACL user of `redis://user:password@host`; nil for `redis://:password@host`, which authenticates as the
+    /// default user.
+    public var user: String?
     public var password: String?
 
     public init?(url: String) {
@@ -197,6 +200,8 @@ public struct RedisAddress: Sendable, Equatable {
         guard let database = path.isEmpty ? 0 : Int(path) else { return nil }
 
         self.database = database
+        // URLComponents has already decoded percent escapes in both.
+        self.user = components.user.flatMap { $0.isEmpty ? nil : $0 }
         self.password = components.password
     }
 }

@@ -75,4 +75,26 @@ struct RedisClientTests {
         }
         #expect(failures <= 1, "\(failures) of 8 commands failed after the restart")
     }
+
+    /// A user in the URL authenticates as that ACL user; a wrong password is rejected, not ignored.
+    @Test func urlUserAuthenticatesAsACLUser() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rt-acl-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = try TestStack.freePort()
+        let arguments = ["--bind", "127.0.0.1", "--port", "\(port)", "--dir", directory.path, "--save", "",
+                         "--appendonly", "no", "--user", "default", "off", "--user", "app", "on", ">s3cret", "~*", "&*",
+                         "+@all"]
+        let redis = try TestStack.spawn(binary: "/usr/bin/redis-server", arguments: arguments, environment: [:],
+                                        log: directory.appendingPathComponent("redis.log"))
+        defer { if redis.isRunning { redis.terminate() } }
+        try await Task.sleep(for: .milliseconds(300))
+
+        let client = try RedisClient(url: "redis://app:s3cret@127.0.0.1:\(port)/0", connectionCount: 1)
+        try await client.ping()
+        let who = try await client.command("ACL", "WHOAMI")
+        #expect(who.string == "app")
+
+        let wrong = try RedisClient(url: "redis://app:wrong@127.0.0.1:\(port)/0", connectionCount: 1)
+        await #expect(throws: RedisError.self) { try await wrong.ping() }
+    }
 }

@@ -18,7 +18,7 @@ import Testing
     @Test(arguments: [
         "", "not an address", "300.1.2.3", "1.2.3", "<script>", "198.51.100.25:5678", "198.51.100.25:80",
         "1.2.3.4::", "aaaaaaaaaaaaaaaaaaaaaaa:b:c::", "[2001:db8::1]:443", "fe80::1%eth0", "2001:db8:::1",
-        "1.2.3.4.5", "01.2.3.4x",
+        "1.2.3.4.5", "01.2.3.4x", "203.0.113.7\u{0}x", "2001:db8::1\u{0}", "203.0.113.7\n",
     ])
     func rejectsInvalidAddress(address: String) {
         #expect(IPAddress.truncated(address) == nil)
