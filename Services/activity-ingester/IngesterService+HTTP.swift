@@ -87,8 +87,7 @@ extension IngesterService {
         do {
             record = Identifier.isValidSession(id) ? try await sessions.record(advertiser: advertiser.id, session: id) : nil
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            context.logger.error("Redis unavailable", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+            throw context.redisUnavailable(error)
         }
         guard let record else {
             throw HTTPError(status: 404, code: "not_found", message: "no session \(id)", headers: [])

@@ -73,7 +73,7 @@ extension AttributionService {
             }
             return CompleteRecord(session: session, calls: calls, visitorSessions: others)
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+            throw context.redisUnavailable(error)
         }
     }
 

@@ -150,7 +150,7 @@ extension AttributionService {
             return .json(CampaignReport(from: Timestamp.format(milliseconds: from), to: Timestamp.format(milliseconds: to),
                                         campaigns: ordered, channels: channelRows, unattributedCalls: unattributed))
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+            throw context.redisUnavailable(error)
         }
     }
 
@@ -181,7 +181,7 @@ extension AttributionService {
                 ].joined(separator: ","))
             }
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+            throw context.redisUnavailable(error)
         }
         var response = HTTPResponse.text(lines.joined(separator: "\r\n") + "\r\n", contentType: "text/csv; charset=utf-8")
         response.headers.append(("Content-Disposition", "attachment; filename=\"click-conversions.csv\""))

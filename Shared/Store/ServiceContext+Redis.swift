@@ -10,14 +10,19 @@ extension ServiceContext {
         do {
             return try await body()
         } catch let error as RedisError where error.code != .server || error.isRetriable {
-            // Every request fails while Redis is down, so one line every 10 seconds counts the failures since
-            // the last line.
-            if let suppressed = redisFailureLog.due() {
-                logger.error("Redis unavailable",
-                             metadata: ["error": "\(error)", "failures.since.last.log": "\(suppressed)"])
-            }
-            throw HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
+            throw redisUnavailable(error)
         }
+    }
+
+    /// Logs that Redis failed a request and returns the 503 for it.
+    ///
+    /// Every request fails while Redis is down, so one line every 10 seconds counts the failures since the last
+    /// line.
+    public func redisUnavailable(_ error: RedisError) -> HTTPError {
+        if let suppressed = redisFailureLog.due() {
+            logger.error("Redis unavailable", metadata: ["error": "\(error)", "failures.since.last.log": "\(suppressed)"])
+        }
+        return HTTPError.unavailable("Redis is unreachable; try again", retryAfterSeconds: 1)
     }
 }
 
