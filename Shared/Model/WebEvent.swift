@@ -86,6 +86,45 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating, TypedPayload {
         if type == .page, let url = pageURL, Channel.host(of: url) == nil {
             throw ValidationError("\(urlField) must be an http or https URL with a host")
         }
+        if type == .page, let url = pageURL, let problem = Self.authorityProblem(url) {
+            throw ValidationError("\(urlField) has \(problem)")
+        }
+    }
+
+    /// Describes what is wrong with the host or port of an http(s) URL, or returns nil. Hosts may be
+    /// internationalized (UTF-8) or IPv6 literals in brackets; ASCII is limited to what RFC 3986 allows in a
+    /// registered name, and a port is at most 65535.
+    static func authorityProblem(_ url: String) -> String? {
+        let bytes = url.utf8
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let afterScheme = bytes[bytes.index(after: colon)...]
+        guard afterScheme.starts(with: "//".utf8) else { return nil }
+        var authority = afterScheme.dropFirst(2).prefix {
+            $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#")
+        }
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[authority.index(after: at)...] }
+
+        var port: Substring.UTF8View.SubSequence?
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return "an unclosed IPv6 host" }
+            let rest = authority[authority.index(after: close)...]
+            guard rest.isEmpty || rest.first == UInt8(ascii: ":") else { return "text after its IPv6 host" }
+            port = rest.isEmpty ? nil : rest.dropFirst()
+        } else {
+            let host = authority.prefix { $0 != UInt8(ascii: ":") }
+            let allowed = { (byte: UInt8) in
+                byte >= 0x80 || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+                    || "-._~!$&'()*+,;=%".utf8.contains(byte)
+            }
+            guard host.allSatisfy(allowed) else { return "a character that is not allowed in a host" }
+            if host.count < authority.count { port = authority[authority.index(host.endIndex, offsetBy: 1)...] }
+        }
+        if let port, !port.isEmpty {
+            guard port.count <= 5, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let number = Int(String(decoding: port, as: UTF8.self)), (1...65535).contains(number)
+            else { return "an invalid port; use 1 to 65535" }
+        }
+        return nil
     }
 
     /// True for C0 and C1 control characters and DEL.
