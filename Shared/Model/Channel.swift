@@ -39,6 +39,9 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         }
         if clickIds["fbclid"] != nil { return .social }
 
+        if let app = Self.androidApp(of: referrer) {
+            return androidApps[app] ?? .referral
+        }
         if let host = Self.host(of: referrer), host != Self.host(of: landingPage) {
             // Webmail first: mail.google.com is not a search.
             if Self.matches(host, webmailHosts) { return .email }
@@ -71,6 +74,27 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         "whatsapp.com", "quora.com", "tumblr.com", "vk.com", "threads.net", "mastodon.social", "bsky.app",
         "news.ycombinator.com",
     ]
+    /// Android apps that send an `android-app://<package>/` referrer from their own web view or links.
+    static let androidApps: [String: Channel] = [
+        "com.google.android.gm": .email, "com.microsoft.office.outlook": .email,
+        "com.yahoo.mobile.client.android.mail": .email,
+        "com.google.android.googlequicksearchbox": .organicSearch,
+        "com.facebook.katana": .social, "com.facebook.orca": .social, "com.instagram.android": .social,
+        "com.twitter.android": .social, "com.linkedin.android": .social, "com.reddit.frontpage": .social,
+        "com.pinterest": .social, "com.zhiliaoapp.musically": .social, "com.whatsapp": .social,
+    ]
+
+    /// Returns the package of an `android-app://` referrer, lower-cased, or nil for any other referrer.
+    static func androidApp(of referrer: String?) -> String? {
+        let scheme = "android-app://".utf8
+        // The scheme is compared without case, as URL schemes are.
+        guard let referrer, referrer.utf8.count > scheme.count,
+              zip(referrer.utf8, scheme).allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0) == $1 })
+        else { return nil }
+        let package = referrer.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return package.isEmpty ? nil : package.lowercased()
+    }
+
     static let webmailHosts = [
         "mail.google.com", "outlook.live.com", "outlook.office.com", "outlook.office365.com", "mail.yahoo.com",
         "mail.aol.com", "mail.proton.me", "mail.yandex.ru",
@@ -98,6 +122,8 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         var host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }
         if let colon = host.firstIndex(of: ":") { host = host[..<colon] }
+        // A fully qualified name ends in a dot (`shop.example.`), which names the same host.
+        if host.hasSuffix(".") { host = host.dropLast() }
         guard !host.isEmpty else { return nil }
         return host.hasPrefix("www.") ? String(host.dropFirst(4)) : String(host)
     }
@@ -126,6 +152,7 @@ public enum Channel: String, Codable, Sendable, CaseIterable {
         if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[authority.index(after: at)...] }
         if let colon = authority.firstIndex(of: UInt8(ascii: ":")) { authority = authority[..<colon] }
         var host = authority.map(lower)
+        if host.last == UInt8(ascii: ".") { host.removeLast() }
         if host.starts(with: "www.".utf8) { host.removeFirst(4) }
         return String(decoding: host, as: UTF8.self)
     }

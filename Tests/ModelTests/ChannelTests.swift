@@ -35,6 +35,17 @@ struct ChannelTests {
              expected: .organicSearch),
         Case(landing: "https://shop.example.com/", referrer: "https://www.ecosia.org/search?q=boiler",
              expected: .organicSearch),
+        // Android apps name themselves in an android-app:// referrer.
+        Case(landing: "https://shop.example.com/", referrer: "android-app://com.google.android.gm/",
+             expected: .email),
+        Case(landing: "https://shop.example.com/", referrer: "android-app://com.google.android.googlequicksearchbox/",
+             expected: .organicSearch),
+        Case(landing: "https://shop.example.com/", referrer: "ANDROID-APP://com.facebook.katana", expected: .social),
+        Case(landing: "https://shop.example.com/", referrer: "android-app://com.example.newsreader/",
+             expected: .referral),
+        // A fully qualified host with its trailing dot is the same site.
+        Case(landing: "https://shop.example.com./p", referrer: "https://shop.example.com/", expected: .direct),
+        Case(landing: "https://shop.example.com/", referrer: "https://www.google.com./", expected: .organicSearch),
         // Hosts are read without case, user information, port or a leading www.
         Case(landing: "https://shop.example.com/", referrer: "HTTPS://WWW.Google.COM/search", expected: .organicSearch),
         Case(landing: "https://shop.example.com/", referrer: "https://user:secret@news.google.de:443/x",
