@@ -124,8 +124,8 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
         return event
     }
 
-    /// The longest id accepted. Collect publishes web events with the id `<advertiser id>:<messageId>`, up to
-    /// 128 + 1 + 200 bytes, so the limit leaves room for those.
+    /// The maximum id length in bytes. Collect publishes web events with the id `<advertiser id>:<messageId>`,
+    /// which is up to 128 + 1 + 200 bytes long.
     public static var maxIdBytes: Int { 512 }
 
     private func validateEnvelope(expectedTypes: Set<String>?) throws(ValidationError) {

@@ -139,15 +139,21 @@ extension WebEvent {
 
     /// Returns `url` without the user information of its authority, or nil when it has none.
     static func withoutCredentials(_ url: String) -> String? {
+        guard url.utf8.contains(UInt8(ascii: "@")), let authority = authority(of: url),
+              let at = authority.lastIndex(of: UInt8(ascii: "@"))
+        else { return nil }
+        return String(url[..<authority.startIndex]) + String(url[url.utf8.index(after: at)...])
+    }
+
+    /// Returns the authority of a URL with `scheme://`, user information included: the bytes up to the path,
+    /// query or fragment. Nil for a URL without `//` after its scheme.
+    static func authority(of url: String) -> Substring.UTF8View? {
         let bytes = url.utf8
-        guard bytes.contains(UInt8(ascii: "@")), let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let afterScheme = bytes[bytes.index(after: colon)...]
         guard afterScheme.starts(with: "//".utf8) else { return nil }
-        let authorityStart = bytes.index(afterScheme.startIndex, offsetBy: 2)
-        let authority = bytes[authorityStart...].prefix {
+        return Substring(url)[bytes.index(afterScheme.startIndex, offsetBy: 2)...].utf8.prefix {
             $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#")
         }
-        guard let at = authority.lastIndex(of: UInt8(ascii: "@")) else { return nil }
-        return String(url[..<authorityStart]) + String(url[bytes.index(after: at)...])
     }
 }

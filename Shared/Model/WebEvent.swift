@@ -95,13 +95,7 @@ public struct WebEvent: Codable, Sendable, Equatable, Validating, TypedPayload {
     /// internationalized (UTF-8) or IPv6 literals in brackets; ASCII is limited to what RFC 3986 allows in a
     /// registered name, and a port is at most 65535.
     static func authorityProblem(_ url: String) -> String? {
-        let bytes = url.utf8
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        let afterScheme = bytes[bytes.index(after: colon)...]
-        guard afterScheme.starts(with: "//".utf8) else { return nil }
-        var authority = afterScheme.dropFirst(2).prefix {
-            $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#")
-        }
+        guard var authority = Self.authority(of: url) else { return nil }
         if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[authority.index(after: at)...] }
 
         var port: Substring.UTF8View.SubSequence?

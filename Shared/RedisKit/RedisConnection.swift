@@ -15,7 +15,7 @@ import Synchronization
 final class RedisConnection: @unchecked Sendable {
     // @unchecked: `context` is read and written only on `queue`; `waiting` is guarded by its mutex.
     private var context: UnsafeMutablePointer<redisContext>?
-    /// The value of `failures.generation` when `context` connected.
+    /// The generation of `failures` when `context` connected.
     private var contextGeneration = 0
     private let failures: RedisFailureGeneration
     private let queue: DispatchQueue
@@ -155,8 +155,8 @@ final class RedisConnection: @unchecked Sendable {
 
     private func connectedContext() throws -> UnsafeMutablePointer<redisContext> {
         if let context {
-            // Another connection of the client failed since this one connected: when Redis restarted, this one is
-            // closed too, and reconnecting now spares a request from failing on it.
+            // Another connection of this client failed since this one connected. After a Redis restart this one is
+            // closed too, so reconnecting now keeps a request from failing on it.
             guard contextGeneration < failures.current else { return context }
             redisFree(context)
             self.context = nil
@@ -217,8 +217,8 @@ final class RedisConnection: @unchecked Sendable {
     }
 }
 
-/// Counts I/O failures of a client's connections, so that its other connections reconnect before their next
-/// command instead of failing it: after a Redis restart every pooled connection is closed at once.
+/// A counter of I/O failures shared by a client's connections. After a Redis restart every pooled connection is
+/// closed at once, so when one fails, the others reconnect before their next command instead of failing it.
 final class RedisFailureGeneration: Sendable {
     private let generation = Atomic<Int>(0)
 

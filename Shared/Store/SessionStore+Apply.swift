@@ -260,9 +260,10 @@ extension SessionStore {
     ///
     /// The events of each session change its keys in one script, de-duplication by message id included, in batch
     /// order. The visitor, advertiser and caller-number indexes are sorted sets and sets, written in the same round
-    /// trip as the scripts and for duplicates too: a process that died after the scripts ran loses nothing when the
-    /// batch is delivered again. An event that the script moves to a later visit has that visit indexed in a second
-    /// round trip. An event that Redis rejects leaves its session in the indexes; readers skip absent sessions.
+    /// trip as the scripts and for duplicates too, so a process that died after the scripts ran loses nothing when
+    /// the batch is delivered again. An event that the script moves to a later visit has that visit indexed in a
+    /// second round trip. An event that Redis rejects still leaves its session in the indexes, and readers skip
+    /// sessions that do not exist.
     /// - Throws: `RedisError` when Redis is unreachable or replies with a retriable error (loading, busy). Nothing
     ///   is then known to be applied, and applying the batch again is safe.
     public func apply(_ batch: [IncomingWebEvent]) async throws -> [ApplyResult] {
@@ -459,7 +460,7 @@ extension SessionStore {
             commands.append(["ZREMRANGEBYSCORE", keys.advertiserSessions(advertiser: event.advertiser), "-inf",
                              "(\(event.receivedAt - event.retention)"])
         }
-        // One ZADD per advertiser adds all its sessions, so there are fewer commands to send, log and answer.
+        // One ZADD per advertiser adds all its sessions, so Redis parses, logs and replies to fewer commands.
         var sessionsByAdvertiser: [String: [String]] = [:]
         var indexed: Set<String> = []
         for (event, session) in events {

@@ -91,8 +91,8 @@ struct RedisClientTests {
 
         let client = try RedisClient(url: "redis://app:s3cret@127.0.0.1:\(port)/0", connectionCount: 1)
         try await client.ping()
-        let who = try await client.command("ACL", "WHOAMI")
-        #expect(who.string == "app")
+        let user = try await client.command("ACL", "WHOAMI")
+        #expect(user.string == "app")
 
         let wrong = try RedisClient(url: "redis://app:wrong@127.0.0.1:\(port)/0", connectionCount: 1)
         await #expect(throws: RedisError.self) { try await wrong.ping() }
