@@ -5,7 +5,7 @@ import ServiceKit
 
 /// `ringtrail bench-ingest`: the real access log amplified into `web.activity`, the activity-ingester's
 /// throughput from the first event produced to the last one applied in Redis, beside a raw librdkafka consumer
-/// reading the same topic, and the collect endpoint's request rate.
+/// reading the same topic and one writing it to Redis, and the collect endpoint's request rate.
 enum BenchIngestCommand {
     static let help = """
         usage: ringtrail bench-ingest [options]
@@ -14,7 +14,8 @@ enum BenchIngestCommand {
         requests of an access log into page events, makes --copies time-shifted copies of them with their own
         session and visitor ids, produces them all to web.activity, and times the ingester until its metrics
         count every event applied; then checks in Redis that every session has all its events, reads the topic
-        with a raw librdkafka consumer for comparison, and measures POST /v1/collect. Reads
+        with a raw librdkafka consumer for comparison, reads it again with a raw consumer that writes each
+        message to Redis with three plain commands (the ingester's ceiling), and measures POST /v1/collect. Reads
         RINGTRAIL_KAFKA_BROKERS, RINGTRAIL_TOPIC_PREFIX, RINGTRAIL_REDIS_URL and RINGTRAIL_KEY_PREFIX like the
         services.
 
@@ -125,12 +126,7 @@ enum BenchIngestCommand {
             }
         }
         let ingestSeconds = Double(finished - started) / 1_000_000
-        let cpu = zip(options.processes, cpuBefore).map { process, before in
-            let used = (ProcessCPU.seconds(pid: process.pid) ?? before) - before
-            return ProcessCPUUse(name: process.name, pid: process.pid, cpuSeconds: Self.rounded(used),
-                                 percentOfOneCore: Self.rounded(100 * used / ingestSeconds, places: 1),
-                                 microsecondsPerEvent: Self.rounded(used * 1_000_000 / total, places: 1))
-        }
+        let cpu = Self.cpuUse(options.processes, before: cpuBefore, seconds: ingestSeconds, count: total)
         let eventsPerSecond = Double(traffic.messages.count) / ingestSeconds
         say("bench-ingest: the ingester applied them in \(Self.rounded(ingestSeconds)) s, "
             + "\(Int(eventsPerSecond)) events/s")
@@ -148,6 +144,20 @@ enum BenchIngestCommand {
         let rawPerSecond = Double(raw.messages) / raw.seconds
         say("bench-ingest: a raw librdkafka consumer read \(raw.messages) messages in \(Self.rounded(raw.seconds)) s, "
             + "\(Int(rawPerSecond)) messages/s")
+
+        // The bench's own process runs the raw pipeline; nothing else in it is busy meanwhile.
+        let pipelineProcesses = options.processes + [(name: "raw pipeline", pid: getpid())]
+        let cpuBeforePipeline = pipelineProcesses.map { ProcessCPU.seconds(pid: $0.pid) ?? 0 }
+        let pipeline = try await onDedicatedThread(name: "bench-raw-pipeline") {
+            Result { try RawPipeline.run(topic: topic, count: traffic.messages.count,
+                                         brokers: configuration.kafkaBrokers, redisURL: configuration.redisURL,
+                                         keyPrefix: configuration.keyPrefix) }
+        }.get()
+        let pipelinePerSecond = Double(pipeline.messages) / pipeline.seconds
+        let pipelineCPU = Self.cpuUse(pipelineProcesses, before: cpuBeforePipeline, seconds: pipeline.seconds,
+                                      count: total)
+        say("bench-ingest: a raw consumer writing to Redis stored \(pipeline.messages) messages in "
+            + "\(Self.rounded(pipeline.seconds)) s, \(Int(pipelinePerSecond)) messages/s")
 
         let collect = try await CollectLoad.run(url: options.ingester, webKey: settings.webKey,
                                                 seconds: options.collectSeconds,
@@ -171,6 +181,9 @@ enum BenchIngestCommand {
             middleEventsPerSecond: middleRate,
             rawConsumePerSecond: Self.rounded(rawPerSecond),
             ratio: Self.rounded(eventsPerSecond / rawPerSecond, places: 3),
+            rawPipelinePerSecond: Self.rounded(pipelinePerSecond),
+            pipelineRatio: Self.rounded(eventsPerSecond / pipelinePerSecond, places: 3),
+            rawPipelineCPU: pipelineCPU,
             eventsInRedis: check.eventsFound,
             incompleteSessions: check.incompleteSessions,
             collectRps: Self.rounded(collect.requestsPerSecond),
@@ -185,6 +198,18 @@ enum BenchIngestCommand {
         say("")
         say(report.table())
         say("bench-ingest: report written to \(options.output)")
+    }
+
+    /// CPU each watched process used since `before` was read, over a span of `seconds` that handled `count` events.
+    static func cpuUse(_ processes: [(name: String, pid: Int32)], before: [Double], seconds: Double,
+                       count: Double) -> [ProcessCPUUse]
+    {
+        zip(processes, before).map { process, before in
+            let used = (ProcessCPU.seconds(pid: process.pid) ?? before) - before
+            return ProcessCPUUse(name: process.name, pid: process.pid, cpuSeconds: rounded(used),
+                                 percentOfOneCore: rounded(100 * used / seconds, places: 1),
+                                 microsecondsPerEvent: rounded(used * 1_000_000 / count, places: 1))
+        }
     }
 
     static func seconds(_ micros: Int64) -> Double { rounded(Double(micros) / 1_000_000) }

@@ -77,30 +77,8 @@ enum RawTopicReader {
         ])
         defer { rd_kafka_destroy(handle) }
         rd_kafka_poll_set_consumer(handle)
-
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let result = rd_kafka_metadata(handle, 1, nil, &metadata, 10_000)
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw BenchError("broker metadata request failed: \(String(cString: rd_kafka_err2str(result)))")
-        }
-        var partitions: Int32 = 0
-        for index in 0..<Int(metadata.pointee.topic_cnt) where String(cString: metadata.pointee.topics[index].topic)
-            == topic
-        {
-            partitions = metadata.pointee.topics[index].partition_cnt
-        }
-        rd_kafka_metadata_destroy(metadata)
-        guard partitions > 0 else { throw BenchError("topic \(topic) does not exist") }
-
-        let list = rd_kafka_topic_partition_list_new(partitions)
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for partition in 0..<partitions {
-            rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
-        }
+        try assignFromBeginning(handle, topic: topic)
         let started = wallClockMicroseconds()
-        guard rd_kafka_assign(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw BenchError("assigning the partitions of \(topic) failed")
-        }
         var received = 0
         var last = started
         var quietSince = started
@@ -121,6 +99,32 @@ enum RawTopicReader {
             throw BenchError("the raw consumer read \(received) of \(count) messages and then none for 30 s")
         }
         return (received, Double(last - started) / 1_000_000)
+    }
+
+    /// Assigns every partition of `topic` to the consumer `handle`, each from its first message.
+    static func assignFromBeginning(_ handle: OpaquePointer, topic: String) throws {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(handle, 1, nil, &metadata, 10_000)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw BenchError("broker metadata request failed: \(String(cString: rd_kafka_err2str(result)))")
+        }
+        var partitions: Int32 = 0
+        for index in 0..<Int(metadata.pointee.topic_cnt) where String(cString: metadata.pointee.topics[index].topic)
+            == topic
+        {
+            partitions = metadata.pointee.topics[index].partition_cnt
+        }
+        rd_kafka_metadata_destroy(metadata)
+        guard partitions > 0 else { throw BenchError("topic \(topic) does not exist") }
+
+        let list = rd_kafka_topic_partition_list_new(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in 0..<partitions {
+            rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+        }
+        guard rd_kafka_assign(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw BenchError("assigning the partitions of \(topic) failed")
+        }
     }
 }
 
@@ -299,6 +303,12 @@ struct BenchIngestReport: Codable, Sendable {
     var rawConsumePerSecond: Double
     /// `eventsPerSecond / rawConsumePerSecond`.
     var ratio: Double
+    /// The raw consumer writing each message to Redis with plain commands (`RawPipeline`): the ingester's ceiling.
+    var rawPipelinePerSecond: Double
+    /// `eventsPerSecond` over `rawPipelinePerSecond`: the share of the ceiling the ingester reaches.
+    var pipelineRatio: Double
+    /// CPU used by each watched process while the raw pipeline ran, per message.
+    var rawPipelineCPU: [ProcessCPUUse]
     var eventsInRedis: Int
     var incompleteSessions: Int
     var collectRps: Double
@@ -333,6 +343,9 @@ struct BenchIngestReport: Codable, Sendable {
                 + (firstAppliedSeconds.map { "\($0) s" } ?? "unknown") + "; 10% to 90% of them at "
                 + (middleEventsPerSecond.map { "\(Int($0)) events/s" } ?? "unknown"),
             "  raw consumer        \(Int(rawConsumePerSecond)) messages/s",
+            "  raw pipeline        \(Int(rawPipelinePerSecond)) messages/s consumed and written to Redis with plain "
+                + "commands; the ingester reaches \(pipelineRatio) of it",
+            "  CPU in raw pipeline " + rawPipelineCPU.map(Self.describe).joined(separator: ", "),
             "  ratio               \(ratio) (target at least \(Self.ratioTarget): "
                 + "\(verdict(ratio >= Self.ratioTarget && incompleteSessions == 0)))",
             "  collect             \(Int(collectRps)) requests/s of \(collectEventsPerRequest) events on "
