@@ -8,10 +8,14 @@ public enum CampaignParser {
 
     /// Returns the `utm_*` tags and the click ids of `url`, reading its query string once.
     public static func tags(fromURL url: String) -> (campaign: Campaign, clickIds: [String: String]) {
-        let query = parameters(of: url)
+        let query = parameters(of: url, named: tagNames)
         guard !query.isEmpty else { return (Campaign(), [:]) }
         return (campaign(query), clickIds(query))
     }
+
+    /// The parameter names `tags(fromURL:)` reads: the five `utm_*` tags and the click ids.
+    static let tagNames: Set<String> = Set(["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
+        + clickIdParameters)
 
     /// The `utm_*` tags of `url`; nil fields when absent.
     public static func campaign(fromURL url: String) -> Campaign {
@@ -59,12 +63,13 @@ public enum CampaignParser {
         return components.path.isEmpty ? "/" : components.path
     }
 
-    /// The query parameters of `url` by lower-cased name, first non-empty value of each.
+    /// The query parameters of `url` by lower-cased name, first non-empty value of each. With `wanted`, only the
+    /// parameters of those names are decoded and returned.
     ///
     /// Query strings are form-encoded, where "+" is a space and a literal plus arrives as "%2B". Parsed by hand
     /// because `URLComponents` cost more than the rest of an event's processing; a malformed percent escape is
     /// kept as it was sent.
-    static func parameters(of url: String) -> [String: String] {
+    static func parameters(of url: String, named wanted: Set<String>? = nil) -> [String: String] {
         // The query is between the first `?` and the fragment; a `?` inside the fragment starts no query.
         var beforeFragment = url.utf8[...]
         if let fragment = beforeFragment.firstIndex(of: UInt8(ascii: "#")) {
@@ -81,7 +86,7 @@ public enum CampaignParser {
             if name.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 }) {
                 name = name.lowercased()
             }
-            guard result[name] == nil, parts.count == 2 else { continue }
+            guard result[name] == nil, parts.count == 2, wanted?.contains(name) ?? true else { continue }
             let value = formDecoded(parts[1])
             if !value.isEmpty { result[name] = value }
         }

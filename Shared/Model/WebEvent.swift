@@ -208,6 +208,51 @@ public struct Location: Codable, Sendable, Equatable, Hashable {
     }
 }
 
+extension Campaign: JSONWritable {
+    /// Writes the tags in sorted order, as `JSONEncoder` writes them with `.sortedKeys`. Every session record
+    /// with tags stores this JSON.
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("content", content)
+        writer.field("medium", medium)
+        writer.field("name", name)
+        writer.field("source", source)
+        writer.field("term", term)
+        writer.endObject()
+    }
+}
+
+extension Location: JSONWritable {
+    /// Writes the fields in sorted order, as `JSONEncoder` writes them with `.sortedKeys`.
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("city", city)
+        writer.field("country", country)
+        writer.field("postalCode", postalCode)
+        writer.field("region", region)
+        writer.endObject()
+    }
+}
+
+extension JSONWriter {
+    /// Returns the JSON text of `value`, the same as `JSONEncoder` gives with `.sortedKeys` and
+    /// `.withoutEscapingSlashes`.
+    public static func text(of value: some JSONWritable) -> String {
+        var writer = JSONWriter()
+        value.write(to: &writer)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// Returns the JSON text of a string dictionary with its keys sorted, as `JSONEncoder` writes it.
+    public static func text(of dictionary: [String: String]) -> String {
+        var writer = JSONWriter()
+        writer.beginObject()
+        for key in dictionary.keys.sorted() { writer.field(key, dictionary[key]) }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+}
+
 /// Rules for ids that end up in Redis keys and URLs.
 public enum Identifier {
     /// True for a session id: a valid id, or one followed by `~` and a visit number of 2 or more, which the

@@ -524,7 +524,7 @@ struct PreparedWebEvent: Sendable {
 
 extension PreparedWebEvent {
     /// Writes the `SessionRecord.Event` that the events list keeps, by hand because a `JSONEncoder` costs more than
-    /// the rest of the event's preparation. Keys are sorted, as `SessionStore.json` writes them.
+    /// the rest of the event's preparation. Keys are sorted, as `JSONEncoder` writes them with `.sortedKeys`.
     static func storedEventJSON(_ event: WebEvent, timestamp: Int64) -> String {
         var fields: [String] = []
         if let name = event.event { fields.append("\"event\":" + JSONText.quote(name)) }
@@ -562,7 +562,7 @@ extension SessionStore {
             fields += ["isBot", BotDetector.isBot(userAgent: userAgent) ? "1" : "0"]
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }
         }
-        if let location = event.context?.location, let json = Self.json(location) { fields += ["location", json] }
+        if let location = event.context?.location { fields += ["location", JSONWriter.text(of: location)] }
         guard event.type == .page, let url = event.pageURL else { return (fields, []) }
 
         var landing = ["landingPage", url]
@@ -570,9 +570,9 @@ extension SessionStore {
         if let referrer { landing += ["referrer", referrer] }
         let tags = CampaignParser.tags(fromURL: url)
         let campaign = CampaignParser.merge(event.context?.campaign, tags.campaign)
-        if !campaign.isEmpty, let json = Self.json(campaign) { landing += ["campaign", json] }
+        if !campaign.isEmpty { landing += ["campaign", JSONWriter.text(of: campaign)] }
         let clickIds = tags.clickIds
-        if !clickIds.isEmpty, let json = Self.json(clickIds) { landing += ["clickIds", json] }
+        if !clickIds.isEmpty { landing += ["clickIds", JSONWriter.text(of: clickIds)] }
         let channel = Channel.classify(landingPage: url, referrer: referrer, campaign: campaign, clickIds: clickIds)
         landing += ["channel", channel.rawValue]
         return (fields, landing)

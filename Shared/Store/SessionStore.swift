@@ -47,17 +47,6 @@ public struct SessionStore: Sendable {
         self.keys = keys
     }
 
-    static func json<T: Encodable>(_ value: T) -> String? {
-        (try? jsonEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// Shared because making an encoder costs more than encoding a small value; `encode` is thread-safe.
-    private static let jsonEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
     static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
         guard let text else { return nil }
         return try? JSONDecoder().decode(type, from: Data(text.utf8))

@@ -47,4 +47,24 @@ struct JSONWriterTests {
             #expect(decoded.subject == text)
         }
     }
+
+    @Test(arguments: texts)
+    func sessionFieldsMatchJSONEncoder(text: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let campaigns = [
+            Campaign(source: text, medium: "cpc", name: text, term: "a/b", content: text),
+            Campaign(source: text),
+            Campaign(),
+        ]
+        for campaign in campaigns {
+            #expect(JSONWriter.text(of: campaign) == String(decoding: try encoder.encode(campaign), as: UTF8.self))
+        }
+        let locations = [Location(country: "US", region: text, city: text, postalCode: "30301"), Location(city: text)]
+        for location in locations {
+            #expect(JSONWriter.text(of: location) == String(decoding: try encoder.encode(location), as: UTF8.self))
+        }
+        let clickIds = ["gclid": text, "fbclid": "f/1", "msclkid": text]
+        #expect(JSONWriter.text(of: clickIds) == String(decoding: try encoder.encode(clickIds), as: UTF8.self))
+    }
 }
