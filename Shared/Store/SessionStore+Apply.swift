@@ -44,8 +44,9 @@ extension SessionStore {
     /// when absent; landing fields when the page event is the session's earliest so far.
     ///
     /// Returns a code and a visit per event: {1, 1} applied, {0, 1} for a message id seen before, and {2, n}
-    /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity, or
-    /// a later visit already began. The caller then applies it to the session `<id>~<n>`. The routes hash remembers
+    /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity,
+    /// or the n-th visit, the latest to begin at or before the event's time, already began. The caller then applies
+    /// it to the session `<id>~<n>`. The routes hash remembers
     /// where each such message went, so a redelivered one goes to the same visit.
     ///
     /// The script avoids tables per event and repeated reads because Lua's own work was most of its cost.
@@ -99,6 +100,15 @@ extension SessionStore {
         local visit, visitLastAt = tonumber(state[1]) or 1, tonumber(state[2])
         local lastActive, started, hasLanding = tonumber(state[3]), tonumber(state[4]), state[5] ~= false
         local expiresAt, isNew = tonumber(state[6]), state[4] == false
+        -- When each later visit began, by visit number, so that a late event goes to the visit under way at its
+        -- time instead of rewriting the first touch of a newer one.
+        local visitStarts = {}
+        if visit > 1 then
+          local names = {}
+          for v = 2, visit do names[#names + 1] = 'visit:' .. v end
+          local values = redis.call('HMGET', session, unpack(names))
+          for k = 1, #values do visitStarts[k + 1] = tonumber(values[k]) end
+        end
         local present = {}
         for k = 7, #state do if state[k] then present[k] = true end end
         local slot = {\(firstTouchFieldNames.enumerated().map { "['\($0.element)'] = \($0.offset + 7)" }
@@ -133,18 +143,28 @@ extension SessionStore {
             local lastAt = visitLastAt or lastActive
             if lastAt and ts - lastAt > timeout then
               visit = visit + 1
+              visitStarts[visit] = ts
               writes[#writes + 1] = 'visit'; writes[#writes + 1] = visit
               writes[#writes + 1] = 'visit:' .. visit; writes[#writes + 1] = ARGV[at + 2]
               lastAt = nil
             end
-            if visit > 1 then
-              if (not lastAt) or ts > lastAt then
-                visitLastAt = ts
-                writes[#writes + 1] = 'visitLastAt'; writes[#writes + 1] = ARGV[at + 2]
+            -- The event belongs to the latest visit that began at or before its time; the first visit is this
+            -- session itself.
+            local target = 1
+            for v = visit, 2, -1 do
+              if (visitStarts[v] or 0) <= ts then
+                target = v
+                break
               end
-              routed[id] = visit
-              newRoutes[#newRoutes + 1] = id; newRoutes[#newRoutes + 1] = visit
-              code, visitOf = 2, visit
+            end
+            if target == visit and visit > 1 and ((not lastAt) or ts > lastAt) then
+              visitLastAt = ts
+              writes[#writes + 1] = 'visitLastAt'; writes[#writes + 1] = ARGV[at + 2]
+            end
+            if target > 1 then
+              routed[id] = target
+              newRoutes[#newRoutes + 1] = id; newRoutes[#newRoutes + 1] = target
+              code, visitOf = 2, target
             end
           end
           if code == 1 then

@@ -135,6 +135,39 @@ struct IngesterTests {
     }
 
     @Test
+    func lateEventJoinsVisitUnderWay() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("late")
+        let now = Date()
+        let events = [
+            Self.page(session, "\(session)-a", url: "https://shop.example.com/?utm_source=first",
+                      at: now.addingTimeInterval(-2700)),
+            Self.page(session, "\(session)-b", url: "https://shop.example.com/pricing", at: now.addingTimeInterval(-2400)),
+            Self.page(session, "\(session)-c", url: "https://shop.example.com/?utm_source=second",
+                      referrer: "https://www.google.com/", at: now),
+        ]
+        for event in events {
+            try await stack.produce(.webActivity, key: session, value: event.encoded())
+        }
+        try await waitForSession(stack, "\(session)~2", events: 1)
+
+        // Sent late by the browser: its time is a minute after the first visit's last page, before the second.
+        let late = Self.page(session, "\(session)-d", url: "https://shop.example.com/late",
+                             at: now.addingTimeInterval(-2340))
+        try await stack.produce(.webActivity, key: session, value: late.encoded())
+        try await waitForSession(stack, session, events: 3)
+
+        let first = try #require(try await Self.session(stack, session))
+        #expect((first["events"] as? [Any])?.count == 3)
+        #expect(first["landingPage"] as? String == "https://shop.example.com/?utm_source=first")
+        let second = try #require(try await Self.session(stack, "\(session)~2"))
+        #expect((second["events"] as? [Any])?.count == 1)
+        #expect(second["landingPage"] as? String == "https://shop.example.com/?utm_source=second")
+        #expect(second["channel"] as? String == "organic_search")
+        #expect((second["campaign"] as? [String: String])?["source"] == "second")
+    }
+
+    @Test
     func eventTypesFillTheirFields() async throws {
         let stack = try await TestStack.shared()
         let session = Self.newSession("types")
