@@ -131,7 +131,7 @@ extension SessionStore {
         end
 
         local replies, writes, added, pushes, clickItems, phoneItems, newRoutes = {}, {}, {}, {}, {}, {}, {}
-        local hadLanding, landingValues = hasLanding, nil
+        local landingValues = nil
         for _, at in ipairs(starts) do
           local id, ts = ARGV[at], tonumber(ARGV[at + 2])
           local code, visitOf = 1, 1
@@ -188,11 +188,14 @@ extension SessionStore {
               end
             end
             local landingCount = tonumber(ARGV[at + 6])
-            if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1 and ((not hasLanding) or earliest) then
+            -- A page without a URL sets the landing fields only while the session has no landing page.
+            local withURL = ARGV[landing] == 'landingPage'
+            if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1
+              and ((not hasLanding) or (earliest and withURL)) then
               -- The page replaces every landing field, so a field it lacks must not survive from another page.
               landingValues = {}
               for f = landing, landing + 2 * landingCount - 2, 2 do landingValues[ARGV[f]] = ARGV[f + 1] end
-              hasLanding = true
+              hasLanding = hasLanding or withURL
             end
             if previous ~= '' and not present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] then
               present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] = true
@@ -217,7 +220,7 @@ extension SessionStore {
               removed[#removed + 1] = name
             end
           end
-          if hadLanding and #removed > 0 then redis.call('HDEL', session, unpack(removed)) end
+          if (not isNew) and #removed > 0 then redis.call('HDEL', session, unpack(removed)) end
         end
 
         local function chunked(command, key, items)
@@ -583,12 +586,14 @@ extension SessionStore {
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }
         }
         if let location = event.context?.location { fields += ["location", JSONWriter.text(of: location)] }
-        guard event.type == .page, let url = event.pageURL else { return (fields, []) }
+        guard event.type == .page else { return (fields, []) }
 
-        var landing = ["landingPage", url]
+        // The landing page comes first when present: the session script looks for it there.
+        let url = event.pageURL
+        var landing = url.map { ["landingPage", $0] } ?? []
         let referrer = event.referrer.flatMap { $0.isEmpty ? nil : $0 }
         if let referrer { landing += ["referrer", referrer] }
-        let tags = CampaignParser.tags(fromURL: url)
+        let tags = url.map(CampaignParser.tags(fromURL:)) ?? (campaign: Campaign(), clickIds: [:])
         let campaign = CampaignParser.merge(event.context?.campaign, tags.campaign)
         if !campaign.isEmpty { landing += ["campaign", JSONWriter.text(of: campaign)] }
         let clickIds = tags.clickIds

@@ -135,9 +135,13 @@ public final class TenantRegistry: Sendable {
         var key = request.header("x-api-key").flatMap { $0.isEmpty ? nil : $0 }
         if key == nil, let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                key = String(parts[1].trimmingHeaderWhitespace())
+            guard parts.first?.lowercased() == "bearer" else {
+                // The header is not echoed: without a scheme its first word may be the key itself.
+                throw HTTPError(status: 401, code: "unauthorized",
+                                message: "unsupported Authorization scheme; send the key as "
+                                    + "\"Authorization: Bearer <key>\" or in X-Api-Key", headers: [])
             }
+            if parts.count == 2 { key = String(parts[1].trimmingHeaderWhitespace()) }
         }
         guard let key, !key.isEmpty else {
             throw HTTPError(status: 401, code: "unauthorized",

@@ -230,6 +230,8 @@ struct BadInputTests {
                  target: poolTarget,
                  headers: [("X-Api-Key", ""), ("Authorization", "Bearer \(stack.keys["read"]!)")], status: 200,
                  code: nil),
+            Case(name: "key sent with the Basic scheme", service: "number-pool", method: "GET", target: poolTarget,
+                 headers: [("Authorization", "Basic \(stack.keys["read"]!)")], status: 401, code: "unauthorized"),
             Case(name: "key with non-ASCII bytes", service: "number-pool", method: "GET", target: poolTarget,
                  headers: [("X-Api-Key", "rt_\u{E9}\u{FFFD}")], status: 401, code: "unauthorized"),
             Case(name: "Authorization of 20 KiB", service: "number-pool", method: "GET", target: poolTarget,

@@ -9,9 +9,10 @@ import Testing
 /// inactivity, channels, and two instances sharing the topic while one is killed.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct IngesterTests {
-    static func page(_ session: String, _ messageId: String, url: String, referrer: String? = nil,
+    static func page(_ session: String, _ messageId: String, url: String?, referrer: String? = nil,
                      at time: Date = Date(), visitor: String = "v-ingest") -> CloudEvent<WebEvent> {
-        var properties: [String: JSONValue] = ["url": .string(url)]
+        var properties: [String: JSONValue] = [:]
+        if let url { properties["url"] = .string(url) }
         if let referrer { properties["referrer"] = .string(referrer) }
         return CloudEvent(
             source: "/test", type: "ringtrail.web.page", subject: session, advertiserID: TestStack.advertiser,
@@ -165,6 +166,33 @@ struct IngesterTests {
         #expect(second["landingPage"] as? String == "https://shop.example.com/?utm_source=second")
         #expect(second["channel"] as? String == "organic_search")
         #expect((second["campaign"] as? [String: String])?["source"] == "second")
+    }
+
+    @Test
+    func pageWithoutURLSetsChannel() async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("no-url")
+        let now = Date()
+        let bare = Self.page(session, "\(session)-a", url: nil, referrer: "https://www.bing.com/",
+                             at: now.addingTimeInterval(-120))
+        try await stack.produce(.webActivity, key: session, value: bare.encoded())
+        try await waitForSession(stack, session, events: 1)
+        let before = try #require(try await Self.session(stack, session))
+        #expect(before["channel"] as? String == "organic_search")
+        #expect(before["landingPage"] == nil)
+
+        // A later page with a URL gives the session its landing page; an earlier one without a URL changes nothing.
+        let withURL = Self.page(session, "\(session)-b", url: "https://shop.example.com/?utm_medium=email",
+                                at: now.addingTimeInterval(-60))
+        let earlierBare = Self.page(session, "\(session)-c", url: nil, at: now.addingTimeInterval(-180))
+        for event in [withURL, earlierBare] {
+            try await stack.produce(.webActivity, key: session, value: event.encoded())
+        }
+        try await waitForSession(stack, session, events: 3)
+        let after = try #require(try await Self.session(stack, session))
+        #expect(after["landingPage"] as? String == "https://shop.example.com/?utm_medium=email")
+        #expect(after["channel"] as? String == "email")
+        #expect(after["referrer"] == nil)
     }
 
     @Test
