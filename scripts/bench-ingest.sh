@@ -28,7 +28,13 @@ export RINGTRAIL_KAFKA_CONFIG=${RINGTRAIL_KAFKA_CONFIG:-session.timeout.ms=6000,
 export RINGTRAIL_TENANTS=$RUN_DIR/tenants.json
 report=.run/bench-ingest.json
 
-[ -r "$log" ] || { echo "bench-ingest: cannot read the access log $log; set BENCH_LOG" >&2; exit 1; }
+[ -f "$log" ] && [ -r "$log" ] || { echo "bench-ingest: cannot read the access log $log; set BENCH_LOG" >&2; exit 1; }
+for setting in "BENCH_COPIES=$copies" "BENCH_PARTITIONS=$partitions"; do
+    [[ ${setting#*=} =~ ^[1-9][0-9]*$ ]] || {
+        echo "bench-ingest: ${setting%%=*} must be a positive whole number, got '${setting#*=}'" >&2
+        exit 1
+    }
+done
 for tool in redis-server curl; do
     command -v "$tool" >/dev/null || { echo "bench-ingest: $tool is missing; run scripts/deps.sh" >&2; exit 1; }
 done

@@ -68,10 +68,25 @@ redis_up() {
     wait_for_port "$redis_port" redis
 }
 
+# Waits while a server's process runs but its port is closed, as while it shuts down after a SIGTERM (the broker
+# took about 6 s here), until the port opens or the process exits. Returns 1 when neither happens within 30 s.
+settle() {
+    local name=$1 port=$2
+    for _ in $(seq 1 300); do
+        is_running "$name" || return 0
+        port_in_use "$port" && return 0
+        sleep 0.1
+    done
+    echo "stack: $name (pid $(cat "$run_dir/pids/$name")) runs but does not listen on port $port; stop it" \
+        "with 'scripts/stack.sh infra-down' or kill it, then run this again" >&2
+    return 1
+}
+
 infra_up() {
     # Each server is started unless its own process is running, so one that stopped can be started alone.
     for server in redis:$redis_port tansu:$kafka_port; do
         local name=${server%%:*} port=${server##*:}
+        settle "$name" "$port" || return 1
         if port_in_use "$port" && ! is_running "$name"; then
             echo "stack: port $port on 127.0.0.1 is already in use by another program; stop it or choose other" \
                 "ports (RINGTRAIL_REDIS_URL, RINGTRAIL_KAFKA_BROKERS; TEST_REDIS_PORT, TEST_KAFKA_PORT for make test)" >&2

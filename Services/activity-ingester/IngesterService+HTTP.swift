@@ -27,8 +27,15 @@ extension IngesterService {
         do {
             try await context.publisher.publishAll(.webActivity, events: events) { $0.data.sessionId }
         } catch {
-            context.logger.error("Collected events not published", metadata: ["error": "\(error)"])
-            throw HTTPError.unavailable("the event broker is unreachable; send the batch again", retryAfterSeconds: 2)
+            if let suppressed = collectFailureLog.due(advertiser.id) {
+                context.logger.error("Collected events not published", metadata: [
+                    "error": "\(error)", "advertiser": "\(advertiser.id)", "events": "\(events.count)",
+                    "failures.since.last.log": "\(suppressed)",
+                ])
+            }
+            // The broker may be down, or back after a restart while the producer is being replaced (up to 30 s).
+            throw HTTPError.unavailable("the event broker did not acknowledge the events; send the batch again",
+                                        retryAfterSeconds: 2)
         }
         Metrics.shared.increment("ringtrail_collect_events_total", labels: ["result": "accepted"],
                                  by: Double(events.count))
@@ -95,3 +102,6 @@ extension IngesterService {
         return .json(record)
     }
 }
+
+/// Rate limit of the "Collected events not published" line: while the broker is away, every collect request fails.
+private let collectFailureLog = LogRateLimit(interval: .seconds(10))
