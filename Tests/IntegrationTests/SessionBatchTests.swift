@@ -54,6 +54,8 @@ struct SessionBatchTests {
                 case 1: properties["referrer"] = .string("https://www.bing.com/")
                 default: break
                 }
+                // A page without a URL sets a channel but never replaces a landing page.
+                if random.next(6) == 0 { properties["url"] = nil }
                 generated.append(WebEvent(type: .page, messageId: id, anonymousId: "v-\(session)", sessionId: session,
                                      timestamp: stamp, properties: properties, context: context))
             }
