@@ -35,6 +35,19 @@ for setting in "BENCH_COPIES=$copies" "BENCH_PARTITIONS=$partitions"; do
         exit 1
     }
 done
+for setting in "BENCH_REDIS_PORT=$redis_port" "BENCH_KAFKA_PORT=$kafka_port" "BENCH_HTTP_PORT=$http_port"; do
+    value=${setting#*=}
+    [[ $value =~ ^[1-9][0-9]{0,4}$ ]] && [ "$value" -le 65535 ] || {
+        echo "bench-ingest: ${setting%%=*} must be a port from 1 to 65535, got '$value'" >&2
+        exit 1
+    }
+done
+for binary in ringtrail activity-ingester; do
+    [ -x "$BUILD_DIR/$binary" ] || {
+        echo "bench-ingest: $BUILD_DIR/$binary is missing; run 'swift build -c release' or 'make bench-ingest'" >&2
+        exit 1
+    }
+done
 for tool in redis-server curl; do
     command -v "$tool" >/dev/null || { echo "bench-ingest: $tool is missing; run scripts/deps.sh" >&2; exit 1; }
 done

@@ -94,15 +94,41 @@ infra_up() {
         fi
     done
     redis_up
+    local started=0
     if ! is_running tansu; then
-        .deps/bin/tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
-            --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ \
-            >"$run_dir/logs/tansu.log" 2>&1 &
-        echo $! >"$run_dir/pids/tansu"
-        wait_for_port "$kafka_port" tansu
+        broker_start
+        started=1
     fi
-    RINGTRAIL_KAFKA_BROKERS=$brokers "$build_dir/ringtrail" topics
+    if ! RINGTRAIL_KAFKA_BROKERS=$brokers "$build_dir/ringtrail" topics 2>"$run_dir/logs/topics.err"; then
+        # A broker that got SIGTERM keeps its port open for about 5 s before it exits, so it looked running.
+        if [ "$started" = 1 ] || ! wait_for_exit tansu 15; then
+            cat "$run_dir/logs/topics.err" >&2
+            echo "stack: the broker on port $kafka_port does not respond; see $run_dir/logs/tansu.log" >&2
+            return 1
+        fi
+        echo "stack: the broker was shutting down; starting a new one" >&2
+        broker_start
+        RINGTRAIL_KAFKA_BROKERS=$brokers "$build_dir/ringtrail" topics
+    fi
     echo "stack: Redis on 127.0.0.1:$redis_port, broker on 127.0.0.1:$kafka_port"
+}
+
+broker_start() {
+    .deps/bin/tansu broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+        --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ \
+        >"$run_dir/logs/tansu.log" 2>&1 &
+    echo $! >"$run_dir/pids/tansu"
+    wait_for_port "$kafka_port" tansu
+}
+
+# Waits up to $2 seconds for the process of a pid file to exit; returns 1 when it still runs.
+wait_for_exit() {
+    local name=$1 seconds=$2
+    for _ in $(seq 1 $((seconds * 10))); do
+        is_running "$name" || { rm -f "$run_dir/pids/$name"; return 0; }
+        sleep 0.1
+    done
+    return 1
 }
 
 port_of() {

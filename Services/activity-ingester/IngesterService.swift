@@ -143,7 +143,10 @@ struct IngesterService: Sendable {
     /// The phone number a visitor entered, from an `identify` event's traits, normalized to E.164; nil when there
     /// is none or libphonenumber cannot read it.
     static func formPhone(of event: WebEvent) -> String? {
-        guard event.type == .identify, let raw = event.traits?["phone"]?.text else { return nil }
+        guard event.type == .identify, let value = event.traits?["phone"] else { return nil }
+        // A number is read as its digits only when it is a whole positive one.
+        if case .number(let number) = value, number <= 0 || number != number.rounded() { return nil }
+        guard let raw = value.text else { return nil }
         return PhoneNumbers.canonical(raw)?.e164
     }
 

@@ -217,9 +217,10 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// False while the producer delivers nothing: a message timed out after the last delivery. The poll thread
-    /// then replaces the handle, so this clears once the new handle delivers or its messages time out again.
-    public var isDelivering: Bool { !tracker.isStalled }
+    /// False while the producer delivers nothing: a message timed out after the last delivery, or a request's
+    /// deadline passed unacknowledged in the last 10 seconds with no delivery since. After a timeout the poll
+    /// thread replaces the handle, so this clears once the new handle delivers or its messages time out again.
+    public var isDelivering: Bool { !tracker.isStalled && !tracker.isMissingDeadlines }
 
     /// Messages queued in librdkafka and not yet acknowledged.
     public var queuedCount: Int { current.withLock { Int(rd_kafka_outq_len($0.handle)) } }
@@ -273,10 +274,10 @@ final class DeliveryTracker: Sendable {
 
     private let nextIdentifier = Atomic<UInt>(1)
     private let pending = Mutex<[UInt: Waiter]>([:])
-    /// When a message was last delivered, and when one last timed out, as `ContinuousClock` instants.
-    private let outcomes = Mutex<(delivered: ContinuousClock.Instant, timedOut: ContinuousClock.Instant?)>(
-        (ContinuousClock.now, nil)
-    )
+    /// When a message was last delivered, when one last timed out, and when a sender last stopped waiting at its
+    /// request deadline, as `ContinuousClock` instants.
+    private let outcomes = Mutex<(delivered: ContinuousClock.Instant, timedOut: ContinuousClock.Instant?,
+                                  expired: ContinuousClock.Instant?)>((ContinuousClock.now, nil, nil))
 
     /// True when a message timed out after the last delivery: the producer has delivered nothing for at least
     /// `message.timeout.ms`.
@@ -284,9 +285,18 @@ final class DeliveryTracker: Sendable {
         outcomes.withLock { outcome in outcome.timedOut.map { $0 > outcome.delivered } ?? false }
     }
 
+    /// True when, within the last 10 seconds, a sender stopped waiting at its request deadline and nothing was
+    /// delivered since. It clears by itself, so a service taken out of a load balancer for it gets traffic again.
+    var isMissingDeadlines: Bool {
+        outcomes.withLock { outcome in
+            guard let expired = outcome.expired, expired > outcome.delivered else { return false }
+            return ContinuousClock.now - expired < .seconds(10)
+        }
+    }
+
     /// Starts a fresh account, for a new handle.
     func resetOutcomes() {
-        outcomes.withLock { $0 = (ContinuousClock.now, nil) }
+        outcomes.withLock { $0 = (ContinuousClock.now, nil, nil) }
     }
 
     func nextID() -> UInt { nextIdentifier.wrappingAdd(1, ordering: .relaxed).oldValue }
@@ -325,6 +335,7 @@ final class DeliveryTracker: Sendable {
     /// Stops waiting for `id`'s delivery report; a report that arrives later finds no sender and is ignored.
     func expire(id: UInt) {
         guard let waiter = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+        outcomes.withLock { $0.expired = ContinuousClock.now }
 
         waiter.continuation.resume(throwing: KafkaError(
             .produce, "the broker did not acknowledge the message before the request deadline; it stays queued",

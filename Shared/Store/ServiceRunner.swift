@@ -130,7 +130,7 @@ public enum ServiceRunner {
                 checks["kafka"] = "\(error)"
             }
             if !producer.isDelivering {
-                checks["kafka"] = "messages to the broker time out; the producer is being replaced"
+                checks["kafka"] = "the broker does not acknowledge messages in time"
             }
             return checks
         }

@@ -56,7 +56,8 @@ extension SessionStore {
         local previous, now = ARGV[4], tonumber(ARGV[5])
 
         local state = redis.call('HMGET', session, 'visit', 'visitLastAt', 'lastActiveAt', 'startedAt',
-          'landingPage', 'expiresAt', \(firstTouchFieldNames.map { "'\($0)'" }.joined(separator: ", ")))
+          'landingPage', 'expiresAt', \(firstTouchFieldNames.map { "'\($0)'" }.joined(separator: ", ")),
+          'channel')
 
         -- A new session with one event in the batch, the most common call, needs none of the tables below. It
         -- writes what the general path writes for that case.
@@ -99,6 +100,8 @@ extension SessionStore {
 
         local visit, visitLastAt = tonumber(state[1]) or 1, tonumber(state[2])
         local lastActive, started, hasLanding = tonumber(state[3]), tonumber(state[4]), state[5] ~= false
+        -- Every set of landing fields has a channel, also one from a page without a URL.
+        local hasChannel = state[\(firstTouchFieldNames.count + 7)] ~= false
         local expiresAt, isNew = tonumber(state[6]), state[4] == false
         -- When each later visit began, by visit number, so that a late event goes to the visit under way at its
         -- time instead of rewriting the first touch of a newer one.
@@ -149,7 +152,10 @@ extension SessionStore {
               lastAt = nil
             end
             -- The event belongs to the latest visit that began at or before its time; the first visit is this
-            -- session itself.
+            -- session itself. TODO(#7): an event more than the timeout older than this session joins it instead of
+            -- starting an earlier visit, because visit numbers only grow. Safe for now because only a client that
+            -- held an event back for longer than the timeout sends one, and the event is kept, in the visitor's
+            -- first session.
             local target = 1
             for v = visit, 2, -1 do
               if (visitStarts[v] or 0) <= ts then
@@ -188,14 +194,22 @@ extension SessionStore {
               end
             end
             local landingCount = tonumber(ARGV[at + 6])
-            -- A page without a URL sets the landing fields only while the session has no landing page.
+            -- A page with a URL replaces the landing fields of a session without a landing page, or when it is
+            -- the earliest event. One without a URL sets them only when the session has none, or when it is the
+            -- earliest and the session has no landing page.
             local withURL = ARGV[landing] == 'landingPage'
-            if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1
-              and ((not hasLanding) or (earliest and withURL)) then
+            local replaces
+            if withURL then
+              replaces = (not hasLanding) or earliest
+            else
+              replaces = (not hasChannel) or (earliest and not hasLanding)
+            end
+            if landingCount > 0 and tonumber(ARGV[at + 3]) % 2 == 1 and replaces then
               -- The page replaces every landing field, so a field it lacks must not survive from another page.
               landingValues = {}
               for f = landing, landing + 2 * landingCount - 2, 2 do landingValues[ARGV[f]] = ARGV[f + 1] end
               hasLanding = hasLanding or withURL
+              hasChannel = true
             end
             if previous ~= '' and not present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] then
               present[\(firstTouchFieldNames.firstIndex(of: "previousSessionId")! + 7)] = true
@@ -581,7 +595,8 @@ extension SessionStore {
     static func firstTouchFields(of event: WebEvent) -> (firstTouch: [String], landing: [String]) {
         var fields: [String] = []
         if let visitor = event.anonymousId { fields += ["visitorId", visitor] }
-        if let userAgent = event.context?.userAgent {
+        // An empty user agent says nothing about the visitor, as on the lease endpoint.
+        if let userAgent = event.context?.userAgent, !userAgent.isEmpty {
             fields += ["isBot", BotDetector.isBot(userAgent: userAgent) ? "1" : "0"]
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }
         }

@@ -134,7 +134,7 @@ public final class TenantRegistry: Sendable {
         // An empty X-Api-Key header, which some proxies add, counts as absent.
         var key = request.header("x-api-key").flatMap { $0.isEmpty ? nil : $0 }
         if key == nil, let authorization = request.header("authorization") {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
+            let parts = authorization.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
             guard parts.first?.lowercased() == "bearer" else {
                 // The header is not echoed: without a scheme its first word may be the key itself.
                 throw HTTPError(status: 401, code: "unauthorized",
@@ -145,7 +145,8 @@ public final class TenantRegistry: Sendable {
         }
         guard let key, !key.isEmpty else {
             throw HTTPError(status: 401, code: "unauthorized",
-                            message: "missing API key; send it as \"Authorization: Bearer <key>\"", headers: [])
+                            message: "missing API key; send it as \"Authorization: Bearer <key>\" or in X-Api-Key",
+                            headers: [])
         }
         guard let principal = principal(forKey: key) else {
             throw HTTPError(status: 401, code: "unauthorized", message: "unknown API key", headers: [])

@@ -175,10 +175,16 @@ struct IngesterTests {
         let now = Date()
         let bare = Self.page(session, "\(session)-a", url: nil, referrer: "https://www.bing.com/",
                              at: now.addingTimeInterval(-120))
-        try await stack.produce(.webActivity, key: session, value: bare.encoded())
-        try await waitForSession(stack, session, events: 1)
+        // A later page without a URL keeps the first one's channel.
+        let laterBare = Self.page(session, "\(session)-l", url: nil, referrer: "https://www.facebook.com/",
+                                  at: now.addingTimeInterval(-100))
+        for event in [bare, laterBare] {
+            try await stack.produce(.webActivity, key: session, value: event.encoded())
+        }
+        try await waitForSession(stack, session, events: 2)
         let before = try #require(try await Self.session(stack, session))
         #expect(before["channel"] as? String == "organic_search")
+        #expect(before["referrer"] as? String == "https://www.bing.com/")
         #expect(before["landingPage"] == nil)
 
         // A later page with a URL gives the session its landing page; an earlier one without a URL changes nothing.
@@ -188,11 +194,27 @@ struct IngesterTests {
         for event in [withURL, earlierBare] {
             try await stack.produce(.webActivity, key: session, value: event.encoded())
         }
-        try await waitForSession(stack, session, events: 3)
+        try await waitForSession(stack, session, events: 4)
         let after = try #require(try await Self.session(stack, session))
         #expect(after["landingPage"] as? String == "https://shop.example.com/?utm_medium=email")
         #expect(after["channel"] as? String == "email")
         #expect(after["referrer"] == nil)
+    }
+
+    @Test(arguments: [(JSONValue.number(3_125_557_734), true), (.number(-3_125_557_734), false),
+                      (.number(3_125_557_734.5), false)])
+    func numericFormPhone(phone: JSONValue, provided: Bool) async throws {
+        let stack = try await TestStack.shared()
+        let session = Self.newSession("phone")
+        let identify = CloudEvent(
+            source: "/test", type: "ringtrail.web.identify", subject: session, advertiserID: TestStack.advertiser,
+            data: WebEvent(type: .identify, messageId: "\(session)-identify", anonymousId: "v-phone", sessionId: session,
+                           timestamp: Timestamp.format(Date()), traits: ["phone": phone])
+        )
+        try await stack.produce(.webActivity, key: session, value: identify.encoded())
+        try await waitForSession(stack, session, events: 1)
+        let record = try #require(try await Self.session(stack, session))
+        #expect(record["phoneProvided"] as? Bool == provided)
     }
 
     @Test

@@ -93,4 +93,31 @@ struct ProducerRecoveryTests {
         #expect(delivered == 3, "sends after the broker restart kept failing: \(failures.suffix(3))")
         #expect(producer.isDelivering)
     }
+
+    @Test func producerNotReadyWhileRequestsMissDeadlines() async throws {
+        let port = try TestStack.freePort()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ringtrail-deadline-\(port).log")
+        let broker = try await Self.startBroker(port: port, log: log)
+        defer {
+            kill(broker.processIdentifier, SIGCONT)
+            broker.terminate()
+        }
+        let producer = try KafkaProducer(brokers: "127.0.0.1:\(port)", logger: Logger(label: "deadline-test"))
+        defer { producer.shutdown(timeout: .seconds(1)) }
+        try await producer.send(topic: "deadline", key: "k", value: Array("before".utf8))
+        #expect(producer.isDelivering)
+
+        // A paused broker keeps its connections open but acknowledges nothing.
+        kill(broker.processIdentifier, SIGSTOP)
+        await #expect(throws: KafkaError.self) {
+            try await RequestDeadline.$current.withValue(ContinuousClock.now + .seconds(1)) {
+                try await producer.send(topic: "deadline", key: "k", value: Array("paused".utf8))
+            }
+        }
+        #expect(!producer.isDelivering)
+
+        kill(broker.processIdentifier, SIGCONT)
+        try await producer.send(topic: "deadline", key: "k", value: Array("after".utf8))
+        #expect(producer.isDelivering)
+    }
 }
