@@ -32,6 +32,14 @@ struct ProducerRecoveryTests {
         #expect(delivered == 5, "sends after the fatal error kept failing: \(failures.suffix(3))")
     }
 
+    /// Returns the state letter of a process from `/proc/<pid>/stat`: `T` once a signal stopped it.
+    static func processState(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ").first.map(String.init)
+    }
+
     /// A broker of its own, storing in memory like `make up` runs it, so a restart loses every producer id.
     static func startBroker(port: UInt16, log: URL) async throws -> Process {
         let tansu = ".deps/bin/tansu"
@@ -109,6 +117,12 @@ struct ProducerRecoveryTests {
 
         // A paused broker keeps its connections open but acknowledges nothing.
         kill(broker.processIdentifier, SIGSTOP)
+        // kill returns before the broker has stopped; a broker still running would acknowledge the next send.
+        let stopDeadline = ContinuousClock.now + .seconds(5)
+        while Self.processState(broker.processIdentifier) != "T", ContinuousClock.now < stopDeadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(Self.processState(broker.processIdentifier) == "T")
         await #expect(throws: KafkaError.self) {
             try await RequestDeadline.$current.withValue(ContinuousClock.now + .seconds(1)) {
                 try await producer.send(topic: "deadline", key: "k", value: Array("paused".utf8))
