@@ -69,15 +69,8 @@ enum RawTopicReader {
     /// Reads `count` messages from the start of every partition of `topic` and returns the time it took, from
     /// the assignment to the last message.
     static func read(topic: String, count: Int, brokers: String) throws -> (messages: Int, seconds: Double) {
-        let handle = try makeHandle(RD_KAFKA_CONSUMER, [
-            "bootstrap.servers": brokers,
-            "group.id": "ringtrail.bench-ingest.raw",
-            "enable.auto.commit": "false",
-            "enable.auto.offset.store": "false",
-        ])
+        let handle = try makeConsumer(brokers: brokers, topic: topic, group: "ringtrail.bench-ingest.raw")
         defer { rd_kafka_destroy(handle) }
-        rd_kafka_poll_set_consumer(handle)
-        try assignFromBeginning(handle, topic: topic)
         let started = wallClockMicroseconds()
         var received = 0
         var last = started
@@ -99,6 +92,24 @@ enum RawTopicReader {
             throw BenchError("the raw consumer read \(received) of \(count) messages and then none for 30 s")
         }
         return (received, Double(last - started) / 1_000_000)
+    }
+
+    /// Returns a consumer that commits nothing, with every partition of `topic` assigned from its first message.
+    static func makeConsumer(brokers: String, topic: String, group: String) throws -> OpaquePointer {
+        let handle = try makeHandle(RD_KAFKA_CONSUMER, [
+            "bootstrap.servers": brokers,
+            "group.id": group,
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+        ])
+        rd_kafka_poll_set_consumer(handle)
+        do {
+            try assignFromBeginning(handle, topic: topic)
+        } catch {
+            rd_kafka_destroy(handle)
+            throw error
+        }
+        return handle
     }
 
     /// Assigns every partition of `topic` to the consumer `handle`, each from its first message.

@@ -25,15 +25,9 @@ enum RawPipeline {
         let redis = try connect(address)
         defer { redisFree(redis) }
 
-        let handle = try makeHandle(RD_KAFKA_CONSUMER, [
-            "bootstrap.servers": brokers,
-            "group.id": "ringtrail.bench-ingest.raw-pipeline",
-            "enable.auto.commit": "false",
-            "enable.auto.offset.store": "false",
-        ])
+        let handle = try RawTopicReader.makeConsumer(brokers: brokers, topic: topic,
+                                                     group: "ringtrail.bench-ingest.raw-pipeline")
         defer { rd_kafka_destroy(handle) }
-        rd_kafka_poll_set_consumer(handle)
-        try RawTopicReader.assignFromBeginning(handle, topic: topic)
         let started = wallClockMicroseconds()
 
         let index = Array((keyPrefix + "raw-pipeline:index").utf8)
