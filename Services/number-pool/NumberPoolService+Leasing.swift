@@ -71,7 +71,7 @@ extension NumberPoolService {
         let session = body.sessionId ?? NumberPoolService.makeSessionID()
 
         // A request without a user agent is taken as a person's: the web tier did not say otherwise.
-        let isBot = !(body.userAgent ?? "").isEmpty && BotDetector.isBot(userAgent: body.userAgent)
+        let isBot = !BotDetector.isAbsent(body.userAgent) && BotDetector.isBot(userAgent: body.userAgent)
         let grant: LeaseGrant
         do {
             if isBot {

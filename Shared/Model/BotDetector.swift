@@ -17,9 +17,22 @@ public enum BotDetector {
         "googleother", "google-inspectiontool", "axios/", "aiohttp", "postmanruntime",
     ]
 
-    /// True when `userAgent` is empty or names a crawler or an HTTP library.
+    /// True when there is no user agent to read: nil, empty, or only spaces and tabs. Both endpoints then treat
+    /// the visitor as a person, because the web tier did not say otherwise.
+    public static func isAbsent(_ userAgent: String?) -> Bool {
+        guard let userAgent else { return true }
+        return userAgent.utf8.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+    }
+
+    /// True when `userAgent` is empty, `-` (what access logs write for none) or names a crawler or an HTTP library.
+    /// Spaces and tabs around it are ignored.
     public static func isBot(userAgent: String?) -> Bool {
-        guard let userAgent, !userAgent.isEmpty, userAgent != "-" else { return true }
+        guard var userAgent else { return true }
+        let blank: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\t")]
+        if let first = userAgent.utf8.first, let last = userAgent.utf8.last, blank.contains(first) || blank.contains(last) {
+            userAgent = userAgent.trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
+        }
+        guard !userAgent.isEmpty, userAgent != "-" else { return true }
         // A site sees the same few hundred user agents again and again, so results are cached. The cache is
         // emptied when full, and long user agents are not kept, so odd clients cannot make it grow.
         let cacheable = userAgent.utf8.count <= 512
@@ -76,7 +89,7 @@ public enum BotDetector {
 
     /// A coarse device class from the user agent: `mobile`, `tablet` or `desktop`.
     public static func device(userAgent: String?) -> String? {
-        guard let userAgent, !userAgent.isEmpty else { return nil }
+        guard let userAgent, !isAbsent(userAgent), userAgent != "-" else { return nil }
 
         let lowered = lowercasedBytes(userAgent)
         func contains(_ needle: [UInt8]) -> Bool { firstIndex(of: needle, in: lowered) != nil }

@@ -596,7 +596,7 @@ extension SessionStore {
         var fields: [String] = []
         if let visitor = event.anonymousId { fields += ["visitorId", visitor] }
         // An empty user agent says nothing about the visitor, as on the lease endpoint.
-        if let userAgent = event.context?.userAgent, !userAgent.isEmpty {
+        if let userAgent = event.context?.userAgent, !BotDetector.isAbsent(userAgent) {
             fields += ["isBot", BotDetector.isBot(userAgent: userAgent) ? "1" : "0"]
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }
         }

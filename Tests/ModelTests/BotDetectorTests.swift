@@ -177,5 +177,17 @@ struct BotDetectorTests {
     func deviceUnknownWithoutUserAgent() {
         #expect(BotDetector.device(userAgent: nil) == nil)
         #expect(BotDetector.device(userAgent: "") == nil)
+        #expect(BotDetector.device(userAgent: " \t") == nil)
+        #expect(BotDetector.device(userAgent: "-") == nil)
+    }
+
+    @Test(arguments: [(nil, true), ("", true), (" ", true), ("\t ", true), ("-", false), ("Mozilla/5.0", false)])
+    func absentUserAgent(userAgent: String?, absent: Bool) {
+        #expect(BotDetector.isAbsent(userAgent) == absent)
+    }
+
+    @Test(arguments: ["-", " - ", "\t-", " ", " curl/8.5.0 "])
+    func blankOrPaddedBotUserAgents(userAgent: String) {
+        #expect(BotDetector.isBot(userAgent: userAgent))
     }
 }
