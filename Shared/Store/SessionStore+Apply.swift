@@ -46,8 +46,8 @@ extension SessionStore {
     /// Returns a code and a visit per event: {1, 1} applied, {0, 1} for a message id seen before, and {2, n}
     /// when the event belongs to the session's n-th visit: it came more than the timeout after the last activity,
     /// or the n-th visit, the latest to begin at or before the event's time, already began. The caller then applies
-    /// it to the session `<id>~<n>`. The routes hash remembers
-    /// where each such message went, so a redelivered one goes to the same visit.
+    /// it to the session `<id>~<n>`. The routes hash remembers where each such message went, so a redelivered one
+    /// goes to the same visit.
     ///
     /// The script avoids tables per event and repeated reads because Lua's own work was most of its cost.
     static let applyScript = RedisScript(source: """
