@@ -135,7 +135,7 @@ extension CallRouterService {
         for lease in leases where (latest[lease.sessionId]?.from ?? .min) < lease.from {
             latest[lease.sessionId] = lease
         }
-        return try await sessions.candidateFacts(advertiser: advertiser.id, leases: Array(latest.values))
+        return try await sessions.candidateFacts(advertiser: advertiser.id, leases: Array(latest.values), at: time)
             .map { facts in
                 var facts = facts
                 facts.phoneClicks = facts.phoneClicks.filter { $0 <= time }

@@ -111,8 +111,11 @@ public struct SessionStore: Sendable {
     /// The facts ranking needs about each leased session: activity, phone clicks, form phones, location.
     ///
     /// When a session's id continued after a period of inactivity, the facts come from the visit that had begun
-    /// by the time the lease ended, and carry that visit's session id.
-    public func candidateFacts(advertiser: String, leases: [LeaseRecord]) async throws -> [CandidateFacts] {
+    /// by the time the lease ended, or by `time` (the call's) when that is earlier, and carry that visit's session
+    /// id. A call ranked late, after a later visit began, still gets the visit under way when it rang.
+    public func candidateFacts(advertiser: String, leases: [LeaseRecord], at time: Int64? = nil) async throws
+        -> [CandidateFacts]
+    {
         guard !leases.isEmpty else { return [] }
 
         var commands: [[String]] = []
@@ -154,15 +157,16 @@ public struct SessionStore: Sendable {
             let hash = reply.dictionary
             let visits = hash["visit"].flatMap(Int.init) ?? 1
             let lease = leases[index]
+            let limit = min(lease.until, time ?? .max)
             let visit = visits < 2 ? nil : (2...visits).last { visit in
-                (hash["visit:\(visit)"].flatMap(Int64.init) ?? .max) <= lease.until
+                (hash["visit:\(visit)"].flatMap(Int64.init) ?? .max) <= limit
             }
             guard let visit else { continue }
             var visitLease = lease
             visitLease.sessionId = Self.visitSession(lease.sessionId, visit: visit)
             moved.append((index, visitLease))
         }
-        let visitFacts = try await candidateFacts(advertiser: advertiser, leases: moved.map(\.lease))
+        let visitFacts = try await candidateFacts(advertiser: advertiser, leases: moved.map(\.lease), at: time)
         for (item, fact) in zip(moved, visitFacts) {
             facts[item.index] = fact
         }

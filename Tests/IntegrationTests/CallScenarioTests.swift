@@ -61,6 +61,35 @@ struct CallScenarioTests {
         }
     }
 
+    /// A call screened late, after the visitor's session id continued into a second visit, still ranks the visit
+    /// under way when the phone rang.
+    @Test func lateScreenedCallRanksVisitUnderWay() async throws {
+        let number = TestStack.scenarioNumbers[12]
+        let now = Date()
+        let visit = Visit(session: "s-late-\(run)", leaseFrom: now - 3600, leaseUntil: now)
+        try await prepare(number, [visit])
+        // Fifty minutes later the same session id comes back: more than the 30-minute timeout, so a second visit.
+        let again: [String: Any] = [
+            "type": "page", "messageId": "\(visit.session)-again", "anonymousId": "v-\(visit.session)",
+            "sessionId": visit.session, "timestamp": Timestamp.format(now - 600),
+            "properties": ["url": "https://example.com/contact"],
+        ]
+        _ = try await HTTP.send("POST", stack.url("activity-ingester", "/v1/collect"), key: stack.keys["web"],
+                                json: ["batch": [again]])
+        try await waitForSession(stack, "\(visit.session)~2", events: 1)
+
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        let id = "CAlate\(run)"
+        let fields: [(String, String)] = [("CallSid", id), ("From", "+17735550123"), ("To", number),
+                                          ("CallStatus", "ringing"), ("Timestamp", formatter.string(from: now - 3300))]
+        #expect(try await stack.postTwilio("/v1/webhooks/twilio/acme", fields).status == 200)
+        let ranked = Self.candidates(try await waitForScreen(stack, id))
+        #expect(ranked.map(\.session) == [visit.session])
+    }
+
     @Test func callerAreaCodePicksOneOfTwoHolders() async throws {
         let number = TestStack.scenarioNumbers[0]
         let now = Date()

@@ -21,7 +21,7 @@ final class TestStack: Sendable {
     /// A pool of 20 numbers with half-second leases, for the concurrency test.
     static let stressNumbers = (0..<20).map { String(format: "+1555555%04d", 300 + $0) }
     /// Numbers whose lease history the call scenarios write themselves, one number per scenario.
-    static let scenarioNumbers = (0..<12).map { String(format: "+1555555%04d", 500 + $0) }
+    static let scenarioNumbers = (0..<13).map { String(format: "+1555555%04d", 500 + $0) }
     /// The Telnyx account key of the test advertiser; tests sign with its private half.
     static let telnyxKeys = Ed25519.makeKeyPair()
 
