@@ -89,12 +89,21 @@ extension AttributionService {
         }
         guard delete else { return Erasure(visitorId: visitor, phone: nil, sessions: sessionIds, calls: calls) }
 
+        // The caller numbers of the visitor's calls: a matched call taught its number's index this visitor.
+        var callers: [(call: String, phone: String)] = []
+        for call in calls {
+            if let phone = try await context.redis.command("HGET", keys.call(advertiser: id, call: call), "from").string {
+                callers.append((call, phone))
+            }
+        }
+
         var commands: [[String]] = [["DEL", keys.visitorSessions(advertiser: id, visitor: visitor)]]
         for session in sessionIds {
             for key in [keys.session(advertiser: id, session: session), keys.sessionEvents(advertiser: id, session: session),
                         keys.sessionSeen(advertiser: id, session: session),
                         keys.sessionPhoneClicks(advertiser: id, session: session),
                         keys.sessionPhones(advertiser: id, session: session),
+                        keys.sessionRoutes(advertiser: id, session: session),
                         keys.sessionCalls(advertiser: id, session: session)] {
                 commands.append(["DEL", key])
             }
@@ -105,8 +114,11 @@ extension AttributionService {
             commands.append(["DEL", keys.call(advertiser: id, call: call)])
             commands.append(["ZREM", keys.advertiserCalls(advertiser: id), call])
         }
-        for phone in phones {
+        for phone in phones.union(callers.map(\.phone)) {
             commands.append(["SREM", keys.phoneVisitors(advertiser: id, phone: phone), visitor])
+        }
+        for caller in callers {
+            commands.append(["SREM", keys.phoneCalls(advertiser: id, phone: caller.phone), caller.call])
         }
         for pool in advertiser.pools {
             commands.append(["DEL", keys.poolVisitor(advertiser: id, pool: pool.id, visitor: visitor)])

@@ -20,7 +20,7 @@ extension CallRouterService {
             throw HTTPError.forbidden("advertiser \(advertiserID) has no Twilio credentials configured")
         }
         let parameters = try request.formParameters()
-        guard let signature = request.header("x-twilio-signature") else {
+        guard let signature = request.header("x-twilio-signature"), !signature.isEmpty else {
             count("unsigned")
             throw HTTPError.forbidden("missing X-Twilio-Signature header")
         }

@@ -25,8 +25,9 @@ struct ErasureTests {
                                 json: ["batch": batch])
         try await waitForSession(stack, session, events: 2)
         let callId = "CAerase\(run)"
+        // Another number than the form's: the agent's match teaches this number's index the visitor too.
         _ = try await stack.postTwilio("/v1/webhooks/twilio/acme",
-                                       [("CallSid", callId), ("From", "+14045550177"), ("To", number),
+                                       [("CallSid", callId), ("From", "+14045550178"), ("To", number),
                                         ("CallStatus", "ringing")])
         _ = try await waitForScreen(stack, callId)
         _ = try await HTTP.send("POST", stack.url("call-router", "/v1/calls/\(callId)/match"), key: stack.keys["agent"],
@@ -64,6 +65,12 @@ struct ErasureTests {
         #expect(keys.array?.isEmpty == true, "left: \(keys)")
         let sessionKeys = try await stack.redis.command("KEYS", "\(stack.keyPrefix)*\(session)*")
         #expect(sessionKeys.array?.isEmpty == true, "left: \(sessionKeys)")
+        for phone in ["+14045550177", "+14045550178"] {
+            let visitors = try await stack.redis.command("SMEMBERS", "\(stack.keyPrefix){acme:p:\(phone)}:visitors")
+            #expect(!(visitors.array ?? []).contains { $0.string == visitor }, "\(phone) still knows the visitor")
+            let calls = try await stack.redis.command("SMEMBERS", "\(stack.keyPrefix){acme:p:\(phone)}:calls")
+            #expect(!(calls.array ?? []).contains { $0.string == callId }, "\(phone) still lists the call")
+        }
 
         let again = try await HTTP.send("DELETE", path, key: stack.keys["admin"])
         #expect(again.status == 200)
