@@ -155,9 +155,9 @@ final class RedisConnection: @unchecked Sendable {
 
     private func connectedContext() throws -> UnsafeMutablePointer<redisContext> {
         if let context {
-            // Another connection of this client failed since this one connected. After a Redis restart this one is
-            // closed too, so reconnecting now keeps a request from failing on it.
-            guard contextGeneration < failures.current else { return context }
+            // Another connection of this client failed since this one connected, or Redis closed this one (it
+            // restarted, or dropped an idle client). Reconnecting now keeps a request from failing on it.
+            guard contextGeneration < failures.current || Self.peerClosed(context) else { return context }
             redisFree(context)
             self.context = nil
         }
@@ -183,6 +183,13 @@ final class RedisConnection: @unchecked Sendable {
         contextGeneration = generation
         try handshake(fresh)
         return fresh
+    }
+
+    /// Checks whether the socket is readable between pipelines. Every reply has been read by then, so readable
+    /// means the server closed the connection or the socket failed. It costs one `poll` call with no wait.
+    private static func peerClosed(_ context: UnsafeMutablePointer<redisContext>) -> Bool {
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0
     }
 
     private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws {
