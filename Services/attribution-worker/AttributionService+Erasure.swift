@@ -60,6 +60,7 @@ extension AttributionService {
             ]
             var sessions: [String] = []
             for visitor in visitors {
+                commands.append(["SREM", keys.visitorCallers(advertiser: advertiser.id, visitor: visitor), phone])
                 for session in try await self.sessions.sessions(advertiser: advertiser.id, visitor: visitor) {
                     sessions.append(session)
                     commands.append(["SREM", keys.sessionPhones(advertiser: advertiser.id, session: session), phone])
@@ -89,15 +90,19 @@ extension AttributionService {
         }
         guard delete else { return Erasure(visitorId: visitor, phone: nil, sessions: sessionIds, calls: calls) }
 
-        // The caller numbers of the visitor's calls: a matched call taught its number's index this visitor.
+        // The caller numbers of the visitor's calls, and every number a match to the visitor taught, also one of a
+        // call whose match an agent changed since.
         var callers: [(call: String, phone: String)] = []
         for call in calls {
             if let phone = try await context.redis.command("HGET", keys.call(advertiser: id, call: call), "from").string {
                 callers.append((call, phone))
             }
         }
+        let taught = (try await context.redis.command("SMEMBERS", keys.visitorCallers(advertiser: id, visitor: visitor))
+            .array ?? []).compactMap(\.string)
 
-        var commands: [[String]] = [["DEL", keys.visitorSessions(advertiser: id, visitor: visitor)]]
+        var commands: [[String]] = [["DEL", keys.visitorSessions(advertiser: id, visitor: visitor)],
+                                    ["DEL", keys.visitorCallers(advertiser: id, visitor: visitor)]]
         for session in sessionIds {
             for key in [keys.session(advertiser: id, session: session), keys.sessionEvents(advertiser: id, session: session),
                         keys.sessionSeen(advertiser: id, session: session),
@@ -114,7 +119,7 @@ extension AttributionService {
             commands.append(["DEL", keys.call(advertiser: id, call: call)])
             commands.append(["ZREM", keys.advertiserCalls(advertiser: id), call])
         }
-        for phone in phones.union(callers.map(\.phone)) {
+        for phone in phones.union(callers.map(\.phone)).union(taught) {
             commands.append(["SREM", keys.phoneVisitors(advertiser: id, phone: phone), visitor])
         }
         for caller in callers {
@@ -122,6 +127,8 @@ extension AttributionService {
         }
         for pool in advertiser.pools {
             commands.append(["DEL", keys.poolVisitor(advertiser: id, pool: pool.id, visitor: visitor)])
+            // Numbers whose live lease goes: they become free when the leases of their other holders end.
+            var released: Set<String> = []
             for session in sessionIds {
                 let sessionKey = keys.poolSession(advertiser: id, pool: pool.id, session: session)
                 // A live lease names its session, so it goes too; the number is granted again once the lease's
@@ -135,16 +142,32 @@ extension AttributionService {
                         member.hasPrefix(session + "|")
                     {
                         commands.append(["DEL", lease])
+                        released.insert(number)
                     }
                 }
                 commands.append(["DEL", sessionKey])
             }
             for number in pool.numbers {
                 let history = keys.history(advertiser: id, pool: pool.id, number: number)
-                let members = (try await context.redis.command("ZRANGE", history, "0", "-1").array ?? [])
-                    .compactMap(\.string)
-                    .filter { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst().first == Substring(visitor) }
+                let values = try await context.redis.command("ZRANGE", history, "0", "-1", "WITHSCORES").array ?? []
+                var members: [String] = []
+                var othersUntil: Int64 = 0
+                for index in stride(from: 0, to: values.count - 1, by: 2) {
+                    guard let member = values[index].string else { continue }
+                    if member.split(separator: "|", omittingEmptySubsequences: false).dropFirst().first
+                        == Substring(visitor)
+                    {
+                        members.append(member)
+                    } else {
+                        othersUntil = max(othersUntil, values[index + 1].string.flatMap { Int64($0) } ?? 0)
+                    }
+                }
                 if !members.isEmpty { commands.append(["ZREM", history] + members) }
+                if released.contains(number) {
+                    // XX: a number removed from the pool meanwhile is not added back.
+                    commands.append(["ZADD", keys.poolFree(advertiser: id, pool: pool.id), "XX", String(othersUntil),
+                                     number])
+                }
             }
         }
         try await context.redis.pipelineOrThrow(commands)

@@ -95,6 +95,11 @@ public struct RedisKeys: Sendable {
         "\(prefix){\(advertiser):v:\(visitor)}:sessions"
     }
 
+    /// Set of the caller numbers whose index a call matched to the visitor taught, for erasing the visitor.
+    public func visitorCallers(advertiser: String, visitor: String) -> String {
+        "\(prefix){\(advertiser):v:\(visitor)}:callers"
+    }
+
     /// Set of the visitors a caller number is known for (forms and confirmed calls).
     public func phoneVisitors(advertiser: String, phone: String) -> String {
         "\(prefix){\(advertiser):p:\(phone)}:visitors"

@@ -180,11 +180,16 @@ public struct SessionStore: Sendable {
     }
 
     /// Remembers that `phone` called and was confirmed as `visitor`, so later calls from it rank that visitor first.
+    /// The visitor's own list of such numbers lets an erasure find them even after the call's match changed.
     public func rememberCaller(advertiser: Advertiser, phone: String, visitor: String) async throws {
         let key = keys.phoneVisitors(advertiser: advertiser.id, phone: phone)
+        let callers = keys.visitorCallers(advertiser: advertiser.id, visitor: visitor)
+        let retention = String(Int64(advertiser.retentionDays * 86_400_000))
         try await redis.pipelineOrThrow([
             ["SADD", key, visitor],
-            ["PEXPIRE", key, String(Int64(advertiser.retentionDays * 86_400_000))],
+            ["PEXPIRE", key, retention],
+            ["SADD", callers, phone],
+            ["PEXPIRE", callers, retention],
         ])
     }
 

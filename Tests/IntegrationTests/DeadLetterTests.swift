@@ -223,7 +223,9 @@ struct BadMessageTests {
 
                 guard !kind.exempt.contains(service) else { continue }
 
-                let letter = await awaitMessage(reader, as: DeadLetter.self, topic: deadletter, timeout: .zero) {
+                // A consumer publishes the dead letters of one batch concurrently, so this one may follow the
+                // sentinel's.
+                let letter = await awaitMessage(reader, as: DeadLetter.self, topic: deadletter, timeout: .seconds(10)) {
                     $0.subject == key && $0.data.service == service && !$0.data.message.hasPrefix("sentinel")
                         && $0.data.message != goodText
                 }

@@ -32,11 +32,25 @@ struct ErasureTests {
         _ = try await waitForScreen(stack, callId)
         _ = try await HTTP.send("POST", stack.url("call-router", "/v1/calls/\(callId)/match"), key: stack.keys["agent"],
                                 json: ["sessionId": session, "agentId": "a-1"])
+        // A call the agent matched to the visitor and then unmatched: its number learned the visitor all the same.
+        let unmatchedId = "CAerase2\(run)"
+        _ = try await stack.postTwilio("/v1/webhooks/twilio/acme",
+                                       [("CallSid", unmatchedId), ("From", "+14045550179"), ("To", number),
+                                        ("CallStatus", "ringing")])
+        _ = try await waitForScreen(stack, unmatchedId)
+        let unmatchedURL = stack.url("call-router", "/v1/calls/\(unmatchedId)/match")
+        _ = try await HTTP.send("POST", unmatchedURL, key: stack.keys["agent"],
+                                json: ["sessionId": session, "agentId": "a-1"])
+        _ = try await HTTP.send("POST", unmatchedURL, key: stack.keys["agent"],
+                                json: ["sessionId": NSNull(), "agentId": "a-1"])
         let recordURL = stack.url("attribution-worker", "/v1/sessions/\(session)/record")
         let deadline = ContinuousClock.now + .seconds(15)
+        // Waits until the record lists the matched call and no longer the unmatched one, so that the erasure can
+        // find the unmatched call's number only through what its match taught.
         while ContinuousClock.now < deadline {
             let record = try await HTTP.send("GET", recordURL, key: stack.keys["read"])
-            if (record.json?["calls"] as? [Any])?.isEmpty == false { break }
+            let ids = (record.json?["calls"] as? [[String: Any]] ?? []).compactMap { $0["callId"] as? String }
+            if ids.contains(callId), !ids.contains(unmatchedId) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
 
@@ -65,12 +79,17 @@ struct ErasureTests {
         #expect(keys.array?.isEmpty == true, "left: \(keys)")
         let sessionKeys = try await stack.redis.command("KEYS", "\(stack.keyPrefix)*\(session)*")
         #expect(sessionKeys.array?.isEmpty == true, "left: \(sessionKeys)")
-        for phone in ["+14045550177", "+14045550178"] {
+        for phone in ["+14045550177", "+14045550178", "+14045550179"] {
             let visitors = try await stack.redis.command("SMEMBERS", "\(stack.keyPrefix){acme:p:\(phone)}:visitors")
             #expect(!(visitors.array ?? []).contains { $0.string == visitor }, "\(phone) still knows the visitor")
             let calls = try await stack.redis.command("SMEMBERS", "\(stack.keyPrefix){acme:p:\(phone)}:calls")
             #expect(!(calls.array ?? []).contains { $0.string == callId }, "\(phone) still lists the call")
         }
+
+        // The erased session's live lease went, so its number is free again rather than reserved for no session.
+        let free = try await stack.redis.command("ZSCORE", "\(stack.keyPrefix){acme:main}:free", number)
+        let freeAt = try #require(free.string.flatMap { Double($0) })
+        #expect(freeAt <= Date().timeIntervalSince1970 * 1000)
 
         let again = try await HTTP.send("DELETE", path, key: stack.keys["admin"])
         #expect(again.status == 200)
