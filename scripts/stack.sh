@@ -68,8 +68,8 @@ redis_up() {
     wait_for_port "$redis_port" redis
 }
 
-# Waits while a server's process runs but its port is closed, as while it shuts down after a SIGTERM (the broker
-# took about 6 s here), until the port opens or the process exits. Returns 1 when neither happens within 30 s.
+# Waits while a server's process runs but its port is closed, until the port opens or the process exits. A broker
+# does this for about 2 s after it closes its port on SIGTERM. Returns 1 when neither happens within 30 s.
 settle() {
     local name=$1 port=$2
     for _ in $(seq 1 300); do
@@ -100,7 +100,7 @@ infra_up() {
         started=1
     fi
     if ! RINGTRAIL_KAFKA_BROKERS=$brokers "$build_dir/ringtrail" topics 2>"$run_dir/logs/topics.err"; then
-        # A broker that got SIGTERM keeps its port open for about 5 s before it exits, so it looked running.
+        # A broker that got SIGTERM keeps its port open for about 5 s before it exits, so it looked running here.
         if [ "$started" = 1 ] || ! wait_for_exit tansu 15; then
             cat "$run_dir/logs/topics.err" >&2
             echo "stack: the broker on port $kafka_port does not respond; see $run_dir/logs/tansu.log" >&2
@@ -121,7 +121,7 @@ broker_start() {
     wait_for_port "$kafka_port" tansu
 }
 
-# Waits up to $2 seconds for the process of a pid file to exit; returns 1 when it still runs.
+# Waits up to $2 seconds for the process of a pid file to exit. Returns 1 when it still runs.
 wait_for_exit() {
     local name=$1 seconds=$2
     for _ in $(seq 1 $((seconds * 10))); do

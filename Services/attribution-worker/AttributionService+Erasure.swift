@@ -90,8 +90,8 @@ extension AttributionService {
         }
         guard delete else { return Erasure(visitorId: visitor, phone: nil, sessions: sessionIds, calls: calls) }
 
-        // The caller numbers of the visitor's calls, and every number a match to the visitor taught, also one of a
-        // call whose match an agent changed since.
+        // The caller numbers of the visitor's calls, and every number whose call was ever matched to the visitor,
+        // because an agent may have changed that match since.
         var callers: [(call: String, phone: String)] = []
         for call in calls {
             if let phone = try await context.redis.command("HGET", keys.call(advertiser: id, call: call), "from").string {
@@ -127,7 +127,7 @@ extension AttributionService {
         }
         for pool in advertiser.pools {
             commands.append(["DEL", keys.poolVisitor(advertiser: id, pool: pool.id, visitor: visitor)])
-            // Numbers whose live lease goes: they become free when the leases of their other holders end.
+            // Numbers whose live lease is deleted. They become free when the leases of their other holders end.
             var released: Set<String> = []
             for session in sessionIds {
                 let sessionKey = keys.poolSession(advertiser: id, pool: pool.id, session: session)
@@ -164,7 +164,7 @@ extension AttributionService {
                 }
                 if !members.isEmpty { commands.append(["ZREM", history] + members) }
                 if released.contains(number) {
-                    // XX: a number removed from the pool meanwhile is not added back.
+                    // XX, so that a number removed from the pool meanwhile is not added back.
                     commands.append(["ZADD", keys.poolFree(advertiser: id, pool: pool.id), "XX", String(othersUntil),
                                      number])
                 }

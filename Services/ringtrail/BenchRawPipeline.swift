@@ -102,7 +102,7 @@ enum RawPipeline {
         return context
     }
 
-    /// Sends every command of `commands` at once and reads all their replies. Throws on the first error reply.
+    /// Sends every command of `commands` at once and reads all their replies. Throws if any reply is an error.
     private static func write(_ commands: RedisCommandBuffer, to context: UnsafeMutablePointer<redisContext>) throws {
         try send(commands, to: context)
         try readReplies(commands.count, from: context)

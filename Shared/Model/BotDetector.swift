@@ -21,15 +21,17 @@ public enum BotDetector {
     /// the visitor as a person, because the web tier did not say otherwise.
     public static func isAbsent(_ userAgent: String?) -> Bool {
         guard let userAgent else { return true }
-        return userAgent.utf8.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        return userAgent.utf8.allSatisfy(isBlank)
     }
+
+    private static func isBlank(_ byte: UInt8?) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
 
     /// True when `userAgent` is empty, `-` (what access logs write for none) or names a crawler or an HTTP library.
     /// Spaces and tabs around it are ignored.
     public static func isBot(userAgent: String?) -> Bool {
         guard var userAgent else { return true }
-        let blank: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\t")]
-        if let first = userAgent.utf8.first, let last = userAgent.utf8.last, blank.contains(first) || blank.contains(last) {
+        // Most user agents have nothing to trim, so only those that start or end with a blank are copied.
+        if isBlank(userAgent.utf8.first) || isBlank(userAgent.utf8.last) {
             userAgent = userAgent.trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
         }
         guard !userAgent.isEmpty, userAgent != "-" else { return true }

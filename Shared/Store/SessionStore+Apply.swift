@@ -595,7 +595,7 @@ extension SessionStore {
     static func firstTouchFields(of event: WebEvent) -> (firstTouch: [String], landing: [String]) {
         var fields: [String] = []
         if let visitor = event.anonymousId { fields += ["visitorId", visitor] }
-        // An empty user agent says nothing about the visitor, as on the lease endpoint.
+        // A blank user agent tells nothing about the visitor, as on the lease endpoint.
         if let userAgent = event.context?.userAgent, !BotDetector.isAbsent(userAgent) {
             fields += ["isBot", BotDetector.isBot(userAgent: userAgent) ? "1" : "0"]
             if let device = BotDetector.device(userAgent: userAgent) { fields += ["device", device] }

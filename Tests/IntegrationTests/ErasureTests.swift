@@ -32,7 +32,8 @@ struct ErasureTests {
         _ = try await waitForScreen(stack, callId)
         _ = try await HTTP.send("POST", stack.url("call-router", "/v1/calls/\(callId)/match"), key: stack.keys["agent"],
                                 json: ["sessionId": session, "agentId": "a-1"])
-        // A call the agent matched to the visitor and then unmatched: its number learned the visitor all the same.
+        // A call the agent matched to the visitor and then unmatched. The match still added the visitor to its
+        // number's index.
         let unmatchedId = "CAerase2\(run)"
         _ = try await stack.postTwilio("/v1/webhooks/twilio/acme",
                                        [("CallSid", unmatchedId), ("From", "+14045550179"), ("To", number),
@@ -45,8 +46,8 @@ struct ErasureTests {
                                 json: ["sessionId": NSNull(), "agentId": "a-1"])
         let recordURL = stack.url("attribution-worker", "/v1/sessions/\(session)/record")
         let deadline = ContinuousClock.now + .seconds(15)
-        // Waits until the record lists the matched call and no longer the unmatched one, so that the erasure can
-        // find the unmatched call's number only through what its match taught.
+        // Waits until the record lists the matched call and no longer the unmatched one. The erasure can then find
+        // the unmatched call's number only through the visitor's list of matched numbers.
         while ContinuousClock.now < deadline {
             let record = try await HTTP.send("GET", recordURL, key: stack.keys["read"])
             let ids = (record.json?["calls"] as? [[String: Any]] ?? []).compactMap { $0["callId"] as? String }

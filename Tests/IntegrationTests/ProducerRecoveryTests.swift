@@ -117,7 +117,7 @@ struct ProducerRecoveryTests {
 
         // A paused broker keeps its connections open but acknowledges nothing.
         kill(broker.processIdentifier, SIGSTOP)
-        // kill returns before the broker has stopped; a broker still running would acknowledge the next send.
+        // kill returns before the broker has stopped, and a broker still running would acknowledge the next send.
         let stopDeadline = ContinuousClock.now + .seconds(5)
         while Self.processState(broker.processIdentifier) != "T", ContinuousClock.now < stopDeadline {
             try await Task.sleep(for: .milliseconds(10))
